@@ -1,0 +1,172 @@
+r"""SaDE's strategy learning and CR median memory (Qin, Huang & Suganthan 2009)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["StrategyLearner", "MedianCRMemory"]
+
+SAMPLINGS = ("sus", "roulette")
+
+
+class StrategyLearner:
+    r"""Strategy selection probabilities learned from successes over a learning period.
+
+    For the generations :math:`g-LP, \dots, g-1` of the sliding window, with
+    :math:`ns_{k}` the number of trials of strategy :math:`k` that succeeded (strictly better
+    than their parent) and :math:`nf_{k}` the number that did not:
+
+    .. math::
+        S_k = \frac{\sum ns_k}{\sum ns_k + \sum nf_k} + \epsilon, \qquad
+        p_k = \frac{S_k}{\sum_j S_j}
+
+    During the first :math:`LP` generations all :math:`p_k = 1/K`; afterwards the
+    probabilities are recomputed every generation (SaDE, 2009, Sec. IV-A). A strategy not
+    used in the window gets :math:`S_k = \epsilon`.
+
+    Args:
+        num_strategies: :math:`K`.
+        learning_period: :math:`LP` (SaDE: 50; the seed paper's queue of size :math:`H`).
+        epsilon: :math:`\epsilon` (SaDE: 0.01), keeps every strategy alive.
+        sampling: ``"sus"`` (stochastic universal sampling, as in SaDE) or ``"roulette"``.
+        adapt: If False, probabilities stay uniform (an ablation switch).
+    """
+
+    def __init__(
+        self,
+        num_strategies: int,
+        *,
+        learning_period: int = 50,
+        epsilon: float = 0.01,
+        sampling: str = "sus",
+        adapt: bool = True,
+        device=None,
+    ):
+        if num_strategies < 1:
+            raise ValueError(f"`num_strategies` must be >= 1, got {num_strategies}.")
+        if learning_period < 1:
+            raise ValueError(f"`learning_period` must be >= 1, got {learning_period}.")
+        if epsilon <= 0:
+            raise ValueError(f"`epsilon` must be > 0, got {epsilon}.")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"`sampling` must be one of {SAMPLINGS}, got {sampling!r}.")
+        self.num_strategies = int(num_strategies)
+        self.learning_period = int(learning_period)
+        self.epsilon = float(epsilon)
+        self.sampling = sampling
+        self.adapt = bool(adapt)
+        self.probabilities = torch.full(
+            (num_strategies,), 1.0 / num_strategies, dtype=torch.float64, device=device
+        )
+        self.successes = torch.zeros(
+            (learning_period, num_strategies), dtype=torch.int64, device=device
+        )
+        self.failures = torch.zeros_like(self.successes)
+        self.generations = 0
+
+    def sample(self, n: int, *, generator=None) -> torch.Tensor:
+        """Assign a strategy id to each of ``n`` individuals, by the current probabilities."""
+        p = self.probabilities
+        if self.sampling == "roulette":
+            return torch.multinomial(p, n, replacement=True, generator=generator)
+        # Stochastic universal sampling: n equally spaced pointers, one random offset; the
+        # assignments are then permuted so that no individual is tied to a strategy.
+        offset = torch.rand((), generator=generator, device=p.device, dtype=p.dtype)
+        pointers = (offset + torch.arange(n, device=p.device, dtype=p.dtype)) / n
+        ids = torch.searchsorted(torch.cumsum(p, 0), pointers, right=True)
+        ids = ids.clamp_(max=self.num_strategies - 1)
+        perm = torch.randperm(n, generator=generator, device=p.device)
+        return ids[perm]
+
+    def record(self, strategy_ids: torch.Tensor, success: torch.Tensor) -> None:
+        """Count one generation's successes/failures per strategy; update the probabilities."""
+        k = self.num_strategies
+        row = self.generations % self.learning_period
+        self.successes[row] = torch.bincount(strategy_ids[success], minlength=k)
+        self.failures[row] = torch.bincount(strategy_ids[~success], minlength=k)
+        self.generations += 1
+        if self.adapt and self.generations >= self.learning_period:
+            ns = self.successes.sum(0).to(torch.float64)
+            total = ns + self.failures.sum(0).to(torch.float64)
+            rate = torch.where(total > 0, ns / torch.where(total > 0, total, 1.0), 0.0)
+            s = rate + self.epsilon
+            self.probabilities = s / s.sum()
+
+    def window_success_rate(self) -> torch.Tensor:
+        """Per-strategy success rate over the current window (NaN where unused)."""
+        ns = self.successes.sum(0).to(torch.float64)
+        total = ns + self.failures.sum(0).to(torch.float64)
+        return ns / total
+
+    def state_dict(self) -> dict:
+        return {
+            "probabilities": self.probabilities.clone(),
+            "successes": self.successes.clone(),
+            "failures": self.failures.clone(),
+            "generations": self.generations,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.probabilities = state["probabilities"].clone().to(self.probabilities.device)
+        self.successes.copy_(state["successes"])
+        self.failures.copy_(state["failures"])
+        self.generations = int(state["generations"])
+
+
+class MedianCRMemory:
+    r"""SaDE's CR adaptation: :math:`CR_{k,i} \sim N(CRm_k, 0.1)`, with :math:`CRm_k` the
+    median of the CR values that made strategy :math:`k` succeed in the last :math:`LP`
+    generations.
+
+    :math:`CRm_k` starts at ``init`` (0.5) and is kept fixed during the first :math:`LP`
+    generations; afterwards it is recomputed every generation from the window (the median of
+    an even count is the mean of the two middle values). A strategy with no success in the
+    window keeps its previous :math:`CRm_k`.
+    """
+
+    def __init__(
+        self,
+        num_strategies: int,
+        popsize: int,
+        *,
+        learning_period: int = 50,
+        init: float = 0.5,
+        device=None,
+        dtype=torch.float32,
+    ):
+        self.learning_period = int(learning_period)
+        self.means = torch.full((num_strategies,), float(init), device=device, dtype=dtype)
+        self.values = torch.full(
+            (learning_period, popsize), float("nan"), device=device, dtype=dtype
+        )
+        self.ids = torch.full((learning_period, popsize), -1, device=device, dtype=torch.int64)
+        self.generations = 0
+
+    def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
+        row = self.generations % self.learning_period
+        self.values[row] = torch.where(success, cr, torch.full_like(cr, float("nan")))
+        self.ids[row] = torch.where(success, strategy_ids, torch.full_like(strategy_ids, -1))
+        self.generations += 1
+        if self.generations >= self.learning_period:
+            k = self.means.shape[0]
+            per_k = torch.where(
+                self.ids.reshape(1, -1) == torch.arange(k, device=self.ids.device)[:, None],
+                self.values.reshape(1, -1),
+                torch.full((1,), float("nan"), device=self.values.device, dtype=self.values.dtype),
+            )
+            med = torch.nanquantile(per_k.to(torch.float64), 0.5, dim=1).to(self.means.dtype)
+            self.means = torch.where(torch.isnan(med), self.means, med)
+
+    def state_dict(self) -> dict:
+        return {
+            "means": self.means.clone(),
+            "values": self.values.clone(),
+            "ids": self.ids.clone(),
+            "generations": self.generations,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.means = state["means"].clone().to(self.means.device)
+        self.values.copy_(state["values"])
+        self.ids.copy_(state["ids"])
+        self.generations = int(state["generations"])

@@ -1,0 +1,486 @@
+r"""The differential-evolution engine shared by DE, SaDE, SHADE and SA-SHADE-tri-ensin.
+
+One generation (Storn & Price 1997; the adaptive variants only change how the strategy,
+:math:`F` and :math:`CR` of each individual are chosen):
+
+1. choose a strategy :math:`k_i` per individual (fixed, or SaDE's learned probabilities);
+2. draw :math:`F_i` and :math:`CR_i` (fixed, SaDE's rules, SHADE's memories, or the
+   sinusoidal schedule of LSHADE-EpSin);
+3. build mutants strategy by strategy (a Python loop over at most a handful of strategies,
+   never over individuals or dimensions) into one reused ``(N, d)`` trial buffer;
+4. binomial crossover with a forced :math:`j_{rand}` (skipped for strategies without it);
+5. bound repair, evaluation of the trials, and one-to-one selection: the trial replaces its
+   parent when :math:`f(u_i) \le f(x_i)`; a *success* is :math:`f(u_i) < f(x_i)`; a NaN/inf
+   trial never replaces anything;
+6. update of the adaptation state from the successes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from evotorch import Problem, SolutionBatch
+
+from ..adaptation import (
+    Archive,
+    MedianCRMemory,
+    StrategyLearner,
+    SuccessHistoryMemory,
+    cauchy_regenerate,
+    normal_clipped,
+    normal_regenerate,
+    sinusoidal_decreasing,
+    sinusoidal_increasing,
+)
+from ..operators import (
+    BOUND_HANDLERS,
+    MutationContext,
+    Strategy,
+    binomial_crossover,
+    get_strategy,
+    repair_bounds,
+    sample_distinct,
+)
+from .base import PopulationAlgorithm
+
+__all__ = ["DEEngine", "resolve_strategies"]
+
+PARAMETER_SCHEMES = ("fixed", "sade", "shade")
+DISTRIBUTIONS = ("cauchy", "normal")
+
+
+def resolve_strategies(spec) -> tuple[list[Strategy], list[float] | None]:
+    """Turn a strategy spec into strategies and (optional) fixed probabilities.
+
+    ``spec`` is a name/callable/Strategy, a sequence of them, or a mapping
+    ``{strategy: probability}`` (e.g. Fan & Lampinen's TDE:
+    ``{"trigonometric": 0.05, "rand/1": 0.95}``).
+    """
+    if isinstance(spec, Mapping):
+        if not spec:
+            raise ValueError("`strategy` mapping is empty.")
+        strategies = [get_strategy(s) for s in spec]
+        probs = [float(p) for p in spec.values()]
+        if any(p < 0 for p in probs) or sum(probs) <= 0:
+            raise ValueError(f"Strategy probabilities must be >= 0 and not all 0, got {probs}.")
+        total = sum(probs)
+        return strategies, [p / total for p in probs]
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValueError("`strategies` is empty; give at least one strategy.")
+        return [get_strategy(s) for s in spec], None
+    return [get_strategy(spec)], None
+
+
+def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tuple[float, float]:
+    try:
+        lo, hi = float(rng[0]), float(rng[1])
+    except (TypeError, IndexError, ValueError):
+        raise TypeError(f"`{name}` must be a (low, high) pair of floats, got {rng!r}.") from None
+    if not (low <= lo < hi <= high):
+        raise ValueError(f"`{name}` must satisfy {low} <= low < high <= {high}, got {rng!r}.")
+    return lo, hi
+
+
+class DEEngine(PopulationAlgorithm):
+    """Configurable DE engine; use the public classes (:class:`DE`, :class:`SaDE`,
+    :class:`SHADE`, :class:`SAShadeTriEnsin`), which fix its options to each paper."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        popsize: int | None,
+        init_population: torch.Tensor | None,
+        strategies: Sequence[Strategy],
+        strategy_probabilities: Sequence[float] | None,
+        learner: dict | None,
+        scheme: str,
+        F: float | tuple[float, float] = 0.5,
+        CR: float = 0.9,
+        F_range: tuple[float, float] = (0.0, 1.0),
+        CR_range: tuple[float, float] = (0.0, 1.0),
+        sade_F: tuple[float, float] = (0.5, 0.3),
+        sade_CR_std: float = 0.1,
+        clip_F: bool = False,
+        memory_size: int = 100,
+        F_init: float | None = None,
+        CR_init: float | None = None,
+        F_scale: float = 0.1,
+        CR_scale: float = 0.1,
+        F_distribution: str = "cauchy",
+        cr_mean: str = "arithmetic",
+        sinusoidal: dict | None = None,
+        archive_rate: float = 0.0,
+        p_best: tuple[float | None, float] = (None, 0.2),
+        bounds_handling: str = "clip",
+    ):
+        strategies = list(strategies)
+        self._strategies = strategies
+        keys = [s.key for s in strategies]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"Strategies must be distinct, got {[s.name for s in strategies]}.")
+        needs_archive = any("archive" in s.needs for s in strategies)
+        min_pop = max(s.min_popsize for s in strategies)
+        if any("pbest" in s.needs for s in strategies):
+            min_pop = max(min_pop, 3)
+        status_keys = ["success_rate", "mean_F", "mean_CR", "archive_size", "sinusoidal_phase"]
+        for k in keys:
+            status_keys += [f"p/{k}", f"success/{k}", f"F/{k}", f"CR/{k}"]
+        super().__init__(
+            problem,
+            popsize=popsize,
+            init_population=init_population,
+            min_popsize=min_pop,
+            status_keys=tuple(status_keys),
+        )
+        if scheme not in PARAMETER_SCHEMES:
+            raise ValueError(f"`scheme` must be one of {PARAMETER_SCHEMES}, got {scheme!r}.")
+        if bounds_handling not in BOUND_HANDLERS:
+            raise ValueError(
+                f"`bounds_handling` must be one of {BOUND_HANDLERS}, got {bounds_handling!r}."
+            )
+        if F_distribution not in DISTRIBUTIONS:
+            raise ValueError(
+                f"`F_distribution` must be one of {DISTRIBUTIONS}, got {F_distribution!r}."
+            )
+        self._scheme = scheme
+        self._F_range = _check_range("F_range", F_range, 0.0, 2.0)
+        self._CR_range = _check_range("CR_range", CR_range, 0.0, 1.0)
+        self._bounds_handling = bounds_handling
+        device, dtype = self._population.device, problem.dtype
+        self._device, self._dtype = device, dtype
+        n_strat = len(strategies)
+        self._crossover_flags = torch.tensor(
+            [s.crossover for s in strategies], device=device, dtype=torch.bool
+        )
+
+        # strategy choice
+        self._learner: StrategyLearner | None = None
+        self._fixed_probs: torch.Tensor | None = None
+        if learner is not None and n_strat > 1:
+            self._learner = StrategyLearner(n_strat, device=device, **learner)
+        elif strategy_probabilities is not None:
+            self._fixed_probs = torch.tensor(strategy_probabilities, dtype=torch.float64)
+        elif n_strat > 1:
+            self._fixed_probs = torch.full((n_strat,), 1.0 / n_strat, dtype=torch.float64)
+        if self._fixed_probs is not None:
+            self._fixed_probs = self._fixed_probs.to(device)
+
+        # parameters
+        self._F_fixed = F
+        self._CR_fixed = float(CR)
+        self._sade_F = (float(sade_F[0]), float(sade_F[1]))
+        self._sade_CR_std = float(sade_CR_std)
+        self._clip_F = bool(clip_F)
+        self._F_scale, self._CR_scale = float(F_scale), float(CR_scale)
+        self._F_distribution = F_distribution
+        lo_f, hi_f = self._F_range
+        lo_c, hi_c = self._CR_range
+        self._cr_memory: MedianCRMemory | None = None
+        self._memory_F: SuccessHistoryMemory | None = None
+        self._memory_CR: SuccessHistoryMemory | None = None
+        if scheme == "sade":
+            self._cr_memory = MedianCRMemory(
+                n_strat,
+                self._popsize,
+                learning_period=(learner or {}).get("learning_period", 50),
+                init=0.5 if CR_init is None else CR_init,
+                device=device,
+                dtype=dtype,
+            )
+        elif scheme == "shade":
+            f0 = 0.5 * (lo_f + hi_f) if F_init is None else F_init
+            c0 = 0.5 * (lo_c + hi_c) if CR_init is None else CR_init
+            self._memory_F = SuccessHistoryMemory(
+                n_strat, memory_size, init=f0, mean="lehmer", device=device, dtype=dtype
+            )
+            self._memory_CR = SuccessHistoryMemory(
+                n_strat, memory_size, init=c0, mean=cr_mean, device=device, dtype=dtype
+            )
+
+        # sinusoidal F (LSHADE-EpSin)
+        self._sin = None
+        self._memory_freq: SuccessHistoryMemory | None = None
+        if sinusoidal is not None:
+            horizon = int(sinusoidal.get("horizon", 10))
+            if horizon < 2:
+                raise ValueError(f"`sin_horizon` must be >= 2 generations, got {horizon}.")
+            self._sin = {
+                "horizon": horizon,
+                "freq": float(sinusoidal.get("freq", 0.5)),
+                "freq_scale": float(sinusoidal.get("freq_scale", 0.1)),
+            }
+            self._memory_freq = SuccessHistoryMemory(
+                n_strat,
+                memory_size,
+                init=float(sinusoidal.get("freq_init", 0.5)),
+                mean="lehmer",
+                device=device,
+                dtype=dtype,
+            )
+
+        # archive and p-best
+        self._archive: Archive | None = None
+        if needs_archive and archive_rate > 0:
+            cap = int(round(archive_rate * self._popsize))
+            self._archive = Archive(cap, problem.solution_length, device=device, dtype=dtype)
+        p_min = p_best[0] if p_best[0] is not None else 2.0 / self._popsize
+        self._p_best = (float(p_min), float(p_best[1]))
+        if not (0 < self._p_best[0] <= self._p_best[1] <= 1):
+            raise ValueError(f"`p_best` range must satisfy 0 < min <= max <= 1, got {p_best}.")
+
+        self._trials = SolutionBatch(problem, self._popsize, empty=True)
+
+    # ------------------------------------------------------------------ draws
+    @property
+    def strategies(self) -> list[Strategy]:
+        return list(self._strategies)
+
+    @property
+    def _gen(self):
+        return self.problem.generator
+
+    def _choose_strategies(self, n: int) -> torch.Tensor:
+        if self._learner is not None:
+            return self._learner.sample(n, generator=self._gen)
+        if self._fixed_probs is not None:
+            return torch.multinomial(self._fixed_probs, n, replacement=True, generator=self._gen)
+        return torch.zeros(n, dtype=torch.int64, device=self._device)
+
+    def _sinusoidal_phase(self) -> int:
+        """0: memory F; 1: non-adaptive decreasing; 2: adaptive increasing."""
+        if self._sin is None:
+            return 0
+        horizon = self._sin["horizon"]
+        g = self._generation_index % horizon + 1
+        if g > horizon / 2:
+            return 0
+        coin = torch.rand((), generator=self._gen, device=self._device)
+        return 1 if bool(coin < 0.5) else 2
+
+    def _draw_parameters(self, ids: torch.Tensor, phase: int):
+        n = ids.shape[0]
+        dev, dt, gen = self._device, self._dtype, self._gen
+        lo_f, hi_f = self._F_range
+        lo_c, hi_c = self._CR_range
+        freqs = None
+        if self._scheme == "fixed":
+            if isinstance(self._F_fixed, tuple):
+                a, b = self._F_fixed
+                F = torch.rand(n, generator=gen, device=dev, dtype=dt).mul_(b - a).add_(a)
+            else:
+                F = torch.full((n,), float(self._F_fixed), device=dev, dtype=dt)
+            CR = torch.full((n,), self._CR_fixed, device=dev, dtype=dt)
+        elif self._scheme == "sade":
+            mu, sigma = self._sade_F
+            F = torch.randn(n, generator=gen, device=dev, dtype=dt).mul_(sigma).add_(mu)
+            if self._clip_F:
+                F.clamp_(lo_f, hi_f)
+            CR = normal_clipped(
+                self._cr_memory.means[ids], self._sade_CR_std, low=lo_c, high=hi_c, generator=gen
+            )
+        else:
+            slots = self._memory_F.sample_slots(n, generator=gen)
+            draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
+            F = draw(
+                self._memory_F.locations(ids, slots), self._F_scale, low=lo_f, high=hi_f,
+                generator=gen,
+            )
+            CR = normal_clipped(
+                self._memory_CR.locations(ids, slots), self._CR_scale, low=lo_c, high=hi_c,
+                generator=gen,
+            )
+        if phase:
+            horizon = self._sin["horizon"]
+            g = self._generation_index % horizon + 1
+            if phase == 1:
+                unit = torch.full(
+                    (n,), sinusoidal_decreasing(g, horizon, freq=self._sin["freq"]),
+                    device=dev, dtype=dt,
+                )
+            else:
+                slots = self._memory_freq.sample_slots(n, generator=gen)
+                draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
+                freqs = draw(
+                    self._memory_freq.locations(ids, slots), self._sin["freq_scale"],
+                    low=0.0, high=float("inf"), generator=gen,
+                )
+                unit = sinusoidal_increasing(g, horizon, freqs)
+            F = unit.mul_(hi_f - lo_f).add_(lo_f)  # map the [0, 1] schedule onto F_range
+        return F, CR, freqs
+
+    def _p_best_indices(self, utility: torch.Tensor, n: int) -> torch.Tensor:
+        order = torch.argsort(utility)
+        lo, hi = self._p_best
+        p = torch.rand(n, generator=self._gen, device=self._device, dtype=torch.float64)
+        p = p * (hi - lo) + lo
+        count = torch.clamp(torch.round(p * self._popsize), min=1).to(torch.int64)
+        u = torch.rand(n, generator=self._gen, device=self._device, dtype=torch.float64)
+        pick = torch.minimum((u * count).to(torch.int64), count - 1)
+        return order[pick]
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
+        parents = self._population.access_values(keep_evals=True)
+        trials = self._trials.access_values()
+        best_index = torch.argmin(utility)
+        archive = self._archive.members if self._archive is not None else None
+        n_pop = self._popsize
+        if len(self._strategies) == 1:
+            groups = [torch.arange(n_pop, device=self._device)]
+        else:  # one sort and one host sync for all strategies
+            order = torch.argsort(ids, stable=True)
+            counts = torch.bincount(ids, minlength=len(self._strategies)).tolist()
+            groups = list(order.split(counts))
+        # One draw of distinct indices serves every strategy: strategy k reads the first
+        # ``num_random`` columns of its rows (any subset of distinct indices is distinct).
+        n_plain = max(
+            s.num_random - (1 if "archive" in s.needs else 0) for s in self._strategies
+        )
+        r_all = sample_distinct(
+            n_pop, n_pop, n_plain, exclude=torch.arange(n_pop, device=self._device)[:, None],
+            generator=self._gen, device=self._device,
+        )
+        for strategy, rows in zip(self._strategies, groups, strict=True):
+            n = rows.shape[0]
+            if n == 0:
+                continue
+            uses_archive = "archive" in strategy.needs
+            if uses_archive:
+                r = r_all[rows, : strategy.num_random - 1]
+                pool = n_pop + (archive.shape[0] if archive is not None else 0)
+                last = sample_distinct(
+                    n, pool, 1, exclude=torch.cat([rows[:, None], r], dim=1),
+                    generator=self._gen, device=self._device,
+                )
+                r = torch.cat([r, last], dim=1)
+            else:
+                r = r_all[rows, : strategy.num_random]
+            ctx = MutationContext(
+                population=parents,
+                fitness=utility,
+                rows=rows,
+                F=F[rows].unsqueeze(1),
+                r=r,
+                best_index=best_index if "best" in strategy.needs else None,
+                pbest=self._p_best_indices(utility, n) if "pbest" in strategy.needs else None,
+                K=(
+                    torch.rand((n, 1), generator=self._gen, device=self._device,
+                               dtype=self._dtype)
+                    if "K" in strategy.needs else None
+                ),
+                archive=archive if uses_archive else None,
+            )
+            mutants = strategy(ctx)
+            if n == n_pop and len(self._strategies) == 1:
+                trials.copy_(mutants)
+            else:
+                trials.index_copy_(0, rows, mutants)
+            del mutants
+        cr_eff = torch.where(self._crossover_flags[ids], CR, torch.ones_like(CR))
+        binomial_crossover(parents, trials, cr_eff, generator=self._gen, out=trials)
+        repair_bounds(
+            trials, parents, self.problem.lower_bounds, self.problem.upper_bounds,
+            method=self._bounds_handling,
+        )
+        return trials
+
+    @torch.no_grad()
+    def _generation(self) -> None:
+        n = self._popsize
+        utility = self.utility(self._population)
+        phase = self._sinusoidal_phase()
+        ids = self._choose_strategies(n)
+        F, CR, freqs = self._draw_parameters(ids, phase)
+        self._build_trials(ids, F, CR, utility)
+        self.problem.evaluate(self._trials)
+        nonfinite = self._count_nonfinite(self._trials)
+
+        f_trial = self.utility(self._trials)
+        replace = (f_trial <= utility) & ~nonfinite
+        success = (f_trial < utility) & ~nonfinite
+        improvement = (utility - f_trial).abs()
+
+        if self._archive is not None and bool(success.any()):
+            beaten = self._population.access_values(keep_evals=True)[success]
+            self._archive.add(beaten, generator=self._gen)
+        values = self._population.access_values(keep_evals=True)
+        trial_values = self._trials.access_values(keep_evals=True)
+        torch.where(replace[:, None], trial_values, values, out=values)
+        evals = self._population.access_evals()
+        torch.where(replace[:, None], self._trials.access_evals(), evals, out=evals)
+
+        self._adapt(ids, F, CR, freqs, phase, success, improvement)
+        self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)
+
+    def _adapt(self, ids, F, CR, freqs, phase, success, improvement) -> None:
+        if self._learner is not None:
+            self._learner.record(ids, success)
+        if self._cr_memory is not None:
+            self._cr_memory.record(ids, CR, success)
+        s_ids, s_imp = ids[success], improvement[success]
+        if self._memory_F is not None:
+            if phase == 0:  # F came from the memory: it learns from its own draws
+                self._memory_F.update(s_ids, F[success], s_imp)
+            self._memory_CR.update(s_ids, CR[success], s_imp)
+        if phase == 2 and self._memory_freq is not None:
+            self._memory_freq.update(s_ids, freqs[success], s_imp)
+
+    def _generation_stats(self, ids, F, CR, success, phase) -> dict:
+        st: dict = {}
+        st["success_rate"] = success.to(torch.float64).mean()
+        st["mean_F"] = F.mean()
+        st["mean_CR"] = CR.mean()
+        st["archive_size"] = float(self._archive.count) if self._archive is not None else 0.0
+        st["sinusoidal_phase"] = float(phase)
+        k_all = len(self._strategies)
+        used = torch.bincount(ids, minlength=k_all).to(torch.float64)
+        won = torch.bincount(ids[success], minlength=k_all).to(torch.float64)
+        if self._learner is not None:
+            probs = self._learner.probabilities
+        elif self._fixed_probs is not None:
+            probs = self._fixed_probs
+        else:
+            probs = torch.ones(1, dtype=torch.float64)
+        nan = torch.tensor(float("nan"), dtype=torch.float64, device=used.device)
+        for k, strategy in enumerate(self._strategies):
+            key = strategy.key
+            st[f"p/{key}"] = probs[k]
+            st[f"success/{key}"] = torch.where(used[k] > 0, won[k] / used[k].clamp(min=1), nan)
+            if self._memory_F is not None:
+                st[f"F/{key}"] = self._memory_F.values[k].mean()
+                st[f"CR/{key}"] = self._memory_CR.values[k].mean()
+            else:
+                mask = ids == k
+                cnt = mask.sum()
+                st[f"F/{key}"] = torch.where(cnt > 0, (F * mask).sum() / cnt.clamp(min=1), nan)
+                if self._cr_memory is not None:
+                    st[f"CR/{key}"] = self._cr_memory.means[k]
+                else:
+                    st[f"CR/{key}"] = torch.where(
+                        cnt > 0, (CR * mask).sum() / cnt.clamp(min=1), nan
+                    )
+        return st
+
+    # ------------------------------------------------------------------ state
+    def _extra_state(self) -> dict:
+        state: dict = {}
+        for name in ("_learner", "_cr_memory", "_memory_F", "_memory_CR", "_memory_freq",
+                     "_archive"):
+            obj = getattr(self, name)
+            if obj is not None:
+                state[name.lstrip("_")] = obj.state_dict()
+        return state
+
+    def _load_extra_state(self, state: dict) -> None:
+        for name in ("_learner", "_cr_memory", "_memory_F", "_memory_CR", "_memory_freq",
+                     "_archive"):
+            obj = getattr(self, name)
+            if obj is not None:
+                key = name.lstrip("_")
+                if key not in state:
+                    raise ValueError(f"State lacks {key!r}; it was saved with other settings.")
+                obj.load_state_dict(state[key])

@@ -1,0 +1,210 @@
+r"""Particle swarm optimisation (Kennedy & Eberhart 1995; Shi & Eberhart 1998; Clerc &
+Kennedy 2002)."""
+
+from __future__ import annotations
+
+import torch
+from evotorch import Problem, SolutionBatch
+
+from .base import PopulationAlgorithm
+
+__all__ = ["PSO"]
+
+TOPOLOGIES = ("global", "ring")
+
+
+class PSO(PopulationAlgorithm):
+    r"""Particle swarm optimisation with inertia weight or constriction.
+
+    Each particle has a position :math:`x_i`, velocity :math:`v_i` and personal best
+    :math:`p_i`; :math:`l_i` is the best personal best of its neighbourhood (the whole swarm
+    for ``topology="global"``; itself and its two ring neighbours for ``"ring"``).
+    With :math:`r_1, r_2 \sim U(0, 1)` drawn per particle and dimension:
+
+    .. math::
+        v_i \leftarrow \chi \left( w v_i + c_1 r_1 (p_i - x_i) + c_2 r_2 (l_i - x_i) \right),
+        \qquad x_i \leftarrow x_i + v_i
+
+    * ``mode="inertia"`` (Shi & Eberhart 1998): :math:`\chi = 1`, :math:`w` decreases linearly
+      from ``inertia[0]`` (0.9) to ``inertia[1]`` (0.4) over ``max_generations`` (constant
+      ``inertia[0]`` if ``max_generations`` is None); :math:`c_1 = c_2 = 2`.
+    * ``mode="constriction"`` (Clerc & Kennedy 2002): :math:`w = 1`, :math:`\chi = 0.7298`,
+      :math:`c_1 = c_2 = 2.05` (i.e. :math:`\chi c = 1.49618`).
+
+    Velocities are clamped to ``[-v_max, v_max]`` per dimension when ``v_max`` is given
+    (a number, or a fraction of the bound width when ``v_max_fraction`` is used on a bounded
+    problem). Positions leaving hard bounds are clipped and that velocity component zeroed.
+    A personal best is replaced when the new position is at least as good (``<=``); a NaN/inf
+    evaluation never replaces it. When the problem's objective data change (mini-batch
+    fitness), the personal bests are re-scored before comparison.
+
+    Args:
+        problem: A single-objective EvoTorch problem.
+        popsize: Swarm size.
+        init_population: Optional ``(N, d)`` starting positions.
+        mode: ``"inertia"`` or ``"constriction"``.
+        c1, c2: Acceleration coefficients (defaults per mode).
+        inertia: ``(w_start, w_end)`` for the inertia mode.
+        max_generations: Length of the inertia schedule.
+        topology: ``"global"`` or ``"ring"``.
+        v_max: Absolute velocity clamp, or None.
+        v_max_fraction: Velocity clamp as a fraction of (upper - lower) bounds, or None.
+        init_velocity: ``"zero"`` (default) or ``"uniform"`` (U(-|u-l|, |u-l|) of the initial
+            bounds, as in Kennedy & Eberhart; needs bounds).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        popsize: int | None = None,
+        init_population: torch.Tensor | None = None,
+        mode: str = "constriction",
+        c1: float | None = None,
+        c2: float | None = None,
+        inertia: tuple[float, float] = (0.9, 0.4),
+        max_generations: int | None = None,
+        topology: str = "global",
+        v_max: float | None = None,
+        v_max_fraction: float | None = None,
+        init_velocity: str = "zero",
+    ):
+        if mode not in ("inertia", "constriction"):
+            raise ValueError(f"`mode` must be 'inertia' or 'constriction', got {mode!r}.")
+        if topology not in TOPOLOGIES:
+            raise ValueError(f"`topology` must be one of {TOPOLOGIES}, got {topology!r}.")
+        if init_velocity not in ("zero", "uniform"):
+            raise ValueError(f"`init_velocity` must be 'zero' or 'uniform', got {init_velocity!r}.")
+        super().__init__(
+            problem,
+            popsize=popsize,
+            init_population=init_population,
+            min_popsize=3 if topology == "ring" else 1,
+            status_keys=("success_rate", "swarm_best_eval", "inertia", "mean_speed", "spread"),
+        )
+        default_c = 2.05 if mode == "constriction" else 2.0
+        self._c1 = float(default_c if c1 is None else c1)
+        self._c2 = float(default_c if c2 is None else c2)
+        if self._c1 < 0 or self._c2 < 0:
+            raise ValueError(f"`c1` and `c2` must be >= 0, got {self._c1}, {self._c2}.")
+        self._chi = 0.7298 if mode == "constriction" else 1.0
+        self._mode = mode
+        self._inertia = (float(inertia[0]), float(inertia[1]))
+        if max_generations is not None and max_generations < 1:
+            raise ValueError(f"`max_generations` must be >= 1, got {max_generations}.")
+        self._max_generations = max_generations
+        self._topology = topology
+        dev, dt = self._population.device, problem.dtype
+        lb, ub = problem.lower_bounds, problem.upper_bounds
+        self._vmax = None
+        if v_max is not None:
+            if v_max <= 0:
+                raise ValueError(f"`v_max` must be > 0, got {v_max}.")
+            self._vmax = torch.as_tensor(float(v_max), device=dev, dtype=dt)
+        elif v_max_fraction is not None:
+            if lb is None or ub is None:
+                raise ValueError("`v_max_fraction` needs a problem with hard bounds; use `v_max`.")
+            if v_max_fraction <= 0:
+                raise ValueError(f"`v_max_fraction` must be > 0, got {v_max_fraction}.")
+            self._vmax = (ub - lb).to(dev, dt) * float(v_max_fraction)
+        d = problem.solution_length
+        if init_velocity == "uniform":
+            ilb, iub = problem.initial_lower_bounds, problem.initial_upper_bounds
+            if ilb is None or iub is None:
+                raise ValueError("init_velocity='uniform' needs initial bounds on the problem.")
+            width = (iub - ilb).abs().to(dev, dt)
+            u = torch.rand((self._popsize, d), generator=problem.generator, device=dev, dtype=dt)
+            self._velocity = (u * 2 - 1) * width
+        else:
+            self._velocity = torch.zeros((self._popsize, d), device=dev, dtype=dt)
+        self._pbest = SolutionBatch(problem, self._popsize, empty=True)
+        self._pbest_valid = False
+
+    @property
+    def velocity(self) -> torch.Tensor:
+        return self._velocity
+
+    @property
+    def personal_best(self) -> SolutionBatch:
+        return self._pbest
+
+    def _evaluate_parents(self) -> None:
+        if not self._pbest_valid:  # first generation: positions are the personal bests
+            self.problem.evaluate(self._population)
+            self._pbest.access_values()[:] = self._population.values
+            self._pbest.access_evals()[:] = self._population.evals
+            self._pbest_valid = True
+        else:  # objective data changed: re-score the personal bests and the positions
+            self.problem.evaluate(self._pbest)
+            self.problem.evaluate(self._population)
+
+    def _current_inertia(self) -> float:
+        if self._mode == "constriction":
+            return 1.0
+        w0, w1 = self._inertia
+        if self._max_generations is None:
+            return w0
+        t = min(self._generation_index / self._max_generations, 1.0)
+        return w0 + (w1 - w0) * t
+
+    def _neighbour_best(self, f_best: torch.Tensor) -> torch.Tensor:
+        pb = self._pbest.access_values(keep_evals=True)
+        if self._topology == "global":
+            return pb[torch.argmin(f_best)].unsqueeze(0)
+        idx = torch.arange(self._popsize, device=pb.device)
+        cand = torch.stack([(idx - 1) % self._popsize, idx, (idx + 1) % self._popsize], dim=1)
+        pick = torch.argmin(f_best[cand], dim=1)
+        return pb.index_select(0, cand[idx, pick])
+
+    @torch.no_grad()
+    def _generation(self) -> None:
+        gen = self.problem.generator
+        x = self._population.access_values()  # positions change: evals are cleared
+        v = self._velocity
+        pb = self._pbest.access_values(keep_evals=True)
+        f_best = self.utility(self._pbest)
+        lbest = self._neighbour_best(f_best)
+        w = self._current_inertia()
+        r1 = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        r2 = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        r1.mul_(pb - x).mul_(self._c1)
+        r2.mul_(lbest - x).mul_(self._c2)
+        v.mul_(w).add_(r1).add_(r2).mul_(self._chi)
+        del r1, r2
+        if self._vmax is not None:
+            torch.clamp(v, -self._vmax, self._vmax, out=v)
+        x.add_(v)
+        lb, ub = self.problem.lower_bounds, self.problem.upper_bounds
+        if lb is not None or ub is not None:
+            clipped = x.clamp(min=lb, max=ub)
+            v.mul_((clipped == x).to(v.dtype))
+            x.copy_(clipped)
+        self.problem.evaluate(self._population)
+        nonfinite = self._count_nonfinite(self._population)
+        f_new = self.utility(self._population)
+        better = (f_new <= f_best) & ~nonfinite
+        pv = self._pbest.access_values(keep_evals=True)
+        torch.where(better[:, None], x, pv, out=pv)
+        pe = self._pbest.access_evals()
+        torch.where(better[:, None], self._population.access_evals(), pe, out=pe)
+        st = self._stats
+        st["success_rate"] = ((f_new < f_best) & ~nonfinite).to(torch.float64).mean()
+        best_now = torch.minimum(f_best, torch.where(better, f_new, f_best)).min()
+        st["swarm_best_eval"] = best_now * self._sign
+        st["inertia"] = w
+        st["mean_speed"] = v.norm(dim=1).mean()
+        st["spread"] = (x - x.mean(dim=0, keepdim=True)).norm(dim=1).mean()
+
+    def _extra_state(self) -> dict:
+        return {
+            "velocity": self._velocity.clone(),
+            "pbest_values": self._pbest.values.clone(),
+            "pbest_evals": self._pbest.evals.clone(),
+            "pbest_valid": self._pbest_valid,
+        }
+
+    def _load_extra_state(self, state: dict) -> None:
+        self._velocity.copy_(state["velocity"])
+        self._pbest.access_values()[:] = state["pbest_values"]
+        self._pbest.access_evals()[:] = state["pbest_evals"]
+        self._pbest_valid = bool(state["pbest_valid"])

@@ -1,0 +1,79 @@
+"""SHADE: success-history based adaptive DE (Tanabe & Fukunaga 2013)."""
+
+from __future__ import annotations
+
+import torch
+from evotorch import Problem
+
+from ..operators import get_strategy
+from .engine import DEEngine
+
+__all__ = ["SHADE"]
+
+
+class SHADE(DEEngine):
+    r"""Success-history based parameter adaptation for DE (Tanabe & Fukunaga, CEC 2013).
+
+    Memories :math:`M_F, M_{CR}` of size :math:`H` (all 0.5 at start). Per individual:
+    :math:`r_i \sim U\{1..H\}`, :math:`CR_i \sim N(M_{CR,r_i}, 0.1)` clipped to [0, 1],
+    :math:`F_i \sim \mathrm{Cauchy}(M_{F,r_i}, 0.1)` redrawn while :math:`\le 0` and set to 1
+    if :math:`> 1`; :math:`p_i \sim U[2/N, 0.2]`; mutation current-to-pbest/1 with an external
+    archive of beaten parents (:math:`|A| = N`, random deletion when full). After selection,
+    with weights :math:`w_k = \Delta f_k / \sum \Delta f`:
+
+    .. math::
+        M_{F,k} = \frac{\sum w F^2}{\sum w F}, \qquad
+        M_{CR,k} = \sum w\, CR \;\; (\text{or } \tfrac{\sum w CR^2}{\sum w CR})
+
+    at the memory position :math:`k`, which then advances cyclically; nothing changes in a
+    generation without success. SHADE 2013 uses the arithmetic mean for CR
+    (``cr_mean="arithmetic"``, the default); SHADE 1.1, L-SHADE and the seed paper use the
+    Lehmer mean (``cr_mean="lehmer"``).
+
+    Args:
+        problem: A single-objective EvoTorch problem.
+        popsize: Population size (>= 4).
+        init_population: Optional ``(N, d)`` starting individuals.
+        memory_size: :math:`H` (default 100 = SHADE 2013's choice for N = 100).
+        archive_rate: Archive capacity as a multiple of N (default 1.0).
+        p_max: Upper end of :math:`p_i` (default 0.2); the lower end is 2/N.
+        cr_mean: ``"arithmetic"`` or ``"lehmer"``.
+        bounds_handling: ``"midpoint"`` (default, SHADE's repair), ``"clip"`` or ``"none"``.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        popsize: int | None = None,
+        init_population: torch.Tensor | None = None,
+        memory_size: int = 100,
+        archive_rate: float = 1.0,
+        p_max: float = 0.2,
+        cr_mean: str = "arithmetic",
+        F_scale: float = 0.1,
+        CR_scale: float = 0.1,
+        bounds_handling: str = "midpoint",
+    ):
+        if archive_rate < 0:
+            raise ValueError(f"`archive_rate` must be >= 0, got {archive_rate}.")
+        super().__init__(
+            problem,
+            popsize=popsize,
+            init_population=init_population,
+            strategies=[get_strategy("current-to-pbest/1")],
+            strategy_probabilities=None,
+            learner=None,
+            scheme="shade",
+            memory_size=memory_size,
+            F_init=0.5,
+            CR_init=0.5,
+            F_scale=F_scale,
+            CR_scale=CR_scale,
+            F_distribution="cauchy",
+            cr_mean=cr_mean,
+            archive_rate=archive_rate,
+            p_best=(None, p_max),
+            bounds_handling=bounds_handling,
+        )
+

@@ -1,0 +1,26 @@
+"""Networks to evolve: LeNet-1, LeNet-5, an MLP, an RNN, torchvision ResNet and MobileNet.
+
+All classifiers map ``(N, C, H, W)`` images to ``(N, num_classes)`` logits.
+:func:`build_model` builds any of them by name for a data set's shape.
+"""
+
+from .lenet import LeNet1, LeNet5
+from .mlp import MLP
+from .registry import ModelFactory, available_models, build_model, register_model
+from .rnn import RNNClassifier
+from .torchvision_models import MOBILENET_VERSIONS, RESNET_DEPTHS, mobilenet, resnet
+
+__all__ = [
+    "LeNet1",
+    "LeNet5",
+    "MLP",
+    "RNNClassifier",
+    "resnet",
+    "mobilenet",
+    "RESNET_DEPTHS",
+    "MOBILENET_VERSIONS",
+    "build_model",
+    "register_model",
+    "available_models",
+    "ModelFactory",
+]

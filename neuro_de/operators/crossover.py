@@ -1,0 +1,114 @@
+r"""Binomial crossover with a forced ``j_rand`` per individual."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
+
+# Columns processed per chunk, so the random temporaries of a 50M-parameter genome stay small.
+_CHUNK_ELEMENTS = 1 << 24
+
+
+_LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
+
+
+def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None) -> torch.Tensor:
+    """Per-row int32 thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws."""
+    cr = CR if isinstance(CR, torch.Tensor) else torch.tensor(float(CR))
+    cr = cr.to(device=device, dtype=torch.float64).reshape(-1, 1).expand(num_rows, 1)
+    return (cr * _LEVELS).round_().sub_(_LEVELS // 2).to(torch.int32)
+
+
+def binomial_mask(
+    num_rows: int,
+    dim: int,
+    CR: torch.Tensor | float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+    col_start: int = 0,
+    j_rand: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""The ``(num_rows, dim)`` float mask of binomial crossover: 1 takes the mutant.
+
+    .. math:: m_{ij} = 1 \text{ if } u_{ij} < CR_i \text{ or } j = j_{rand,i}, \text{ else } 0
+
+    Speed: :math:`u_{ij}` are 16-bit uniform integers, four per 64-bit draw, compared with
+    :math:`\mathrm{round}(CR_i \cdot 2^{16})` straight into a float tensor. This is ~2x
+    cheaper than ``torch.rand`` on CPU; the price is that :math:`CR` acts rounded to a
+    multiple of :math:`2^{-16}` (exact at 0 and 1). ``j_rand`` (one column per row) is drawn
+    when not given; ``col_start`` offsets the column numbering for chunked masks.
+    """
+    if j_rand is None:
+        j_rand = torch.randint(0, dim, (num_rows,), generator=generator, device=device)
+    thresholds = crossover_thresholds(CR, num_rows, device=device)
+    count = num_rows * dim
+    words = torch.randint(
+        -(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64, generator=generator,
+        device=device,
+    )
+    draws = words.view(torch.int16)[:count].view(num_rows, dim)
+    mask = torch.empty((num_rows, dim), device=device, dtype=dtype)
+    torch.lt(draws, thresholds, out=mask)
+    local = (j_rand - col_start).unsqueeze(1)
+    inside = (local >= 0) & (local < dim)
+    index = local.clamp(0, dim - 1)
+    forced = torch.where(inside, torch.ones_like(mask[:, :1]), mask.gather(1, index))
+    return mask.scatter_(1, index, forced)
+
+
+@torch.no_grad()
+def binomial_crossover(
+    parents: torch.Tensor,
+    mutants: torch.Tensor,
+    CR: torch.Tensor | float,
+    *,
+    generator: torch.Generator | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""Binomial (uniform) crossover of Storn & Price (1997):
+
+    .. math::
+        u_{ij} = \begin{cases} v_{ij} & \text{if } \mathrm{rand}_{ij}[0,1) < CR_i
+        \text{ or } j = j_{rand,i} \\ x_{ij} & \text{otherwise} \end{cases}
+
+    ``j_rand`` is drawn per individual (row), so every trial differs from its parent in at
+    least one coordinate. The choice is made with :func:`torch.lerp`, exact at weights 0 and
+    1, so each trial coordinate is bit-identical to the parent's or the mutant's.
+
+    Args:
+        parents: ``(n, d)`` parent values :math:`x`.
+        mutants: ``(n, d)`` mutant values :math:`v`.
+        CR: Crossover rate, a float or a per-row ``(n,)``/``(n, 1)`` tensor in [0, 1].
+        generator: Random generator.
+        out: Where to write the trials; may be ``mutants`` itself (in place).
+
+    Returns:
+        The ``(n, d)`` trials.
+    """
+    if parents.shape != mutants.shape or parents.ndim != 2:
+        raise ValueError(
+            f"`parents` and `mutants` must be (n, d) tensors of one shape, got "
+            f"{tuple(parents.shape)} and {tuple(mutants.shape)}."
+        )
+    n, d = parents.shape
+    if out is None:
+        out = torch.empty_like(mutants)
+    j_rand = torch.randint(0, d, (n,), generator=generator, device=parents.device)
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    for start in range(0, d, step):
+        stop = min(d, start + step)
+        mask = binomial_mask(
+            n,
+            stop - start,
+            CR,
+            generator=generator,
+            device=parents.device,
+            dtype=parents.dtype,
+            col_start=start,
+            j_rand=j_rand,
+        )
+        torch.lerp(parents[:, start:stop], mutants[:, start:stop], mask, out=out[:, start:stop])
+    return out

@@ -1,0 +1,5 @@
+"""EvoTorch problems whose solutions are flat parameter vectors of a network."""
+
+from .parameter_view import ParameterView
+
+__all__ = ["ParameterView"]

@@ -1,0 +1,146 @@
+"""Adaptation rules updated on constructed success/failure data, checked by hand."""
+
+import math
+
+import pytest
+import torch
+
+from neuro_de.adaptation import (
+    Archive,
+    MedianCRMemory,
+    StrategyLearner,
+    SuccessHistoryMemory,
+    cauchy_regenerate,
+    normal_clipped,
+    sinusoidal_decreasing,
+    sinusoidal_increasing,
+    weighted_mean,
+)
+
+
+def test_strategy_learner_sade_rule():
+    learner = StrategyLearner(3, learning_period=2, epsilon=0.01)
+    ids = torch.tensor([0, 0, 1, 1, 2, 2])
+    # generation 1: strategy 0 succeeds twice, 1 once, 2 never
+    learner.record(ids, torch.tensor([True, True, True, False, False, False]))
+    assert torch.allclose(learner.probabilities, torch.full((3,), 1 / 3, dtype=torch.float64))
+    # generation 2: strategy 0 once, 1 twice, 2 never
+    learner.record(ids, torch.tensor([True, False, True, True, False, False]))
+    s = torch.tensor([3 / 4 + 0.01, 3 / 4 + 0.01, 0 / 4 + 0.01], dtype=torch.float64)
+    assert torch.allclose(learner.probabilities, s / s.sum())
+    # generation 3 slides the window: generation 1 is forgotten
+    learner.record(ids, torch.tensor([False, False, False, False, True, True]))
+    s = torch.tensor([1 / 4 + 0.01, 2 / 4 + 0.01, 2 / 4 + 0.01], dtype=torch.float64)
+    assert torch.allclose(learner.probabilities, s / s.sum())
+
+
+def test_strategy_learner_unused_strategy_gets_epsilon_and_no_adapt_switch():
+    learner = StrategyLearner(2, learning_period=1, epsilon=0.5)
+    learner.record(torch.tensor([0, 0]), torch.tensor([True, False]))
+    s = torch.tensor([0.5 + 0.5, 0.5], dtype=torch.float64)
+    assert torch.allclose(learner.probabilities, s / s.sum())
+    fixed = StrategyLearner(2, learning_period=1, adapt=False)
+    fixed.record(torch.tensor([0, 0]), torch.tensor([True, True]))
+    assert torch.allclose(fixed.probabilities, torch.full((2,), 0.5, dtype=torch.float64))
+
+
+def test_sus_sampling_matches_probabilities():
+    learner = StrategyLearner(4, learning_period=1)
+    learner.probabilities = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    ids = learner.sample(100, generator=g)
+    # SUS: each strategy gets floor or ceil of its expected count, here exactly 10/20/30/40
+    assert torch.equal(torch.bincount(ids, minlength=4), torch.tensor([10, 20, 30, 40]))
+    # and the assignment to individuals is shuffled
+    assert not torch.equal(ids, ids.sort().values)
+
+
+def test_median_cr_memory():
+    mem = MedianCRMemory(2, 4, learning_period=2, init=0.5)
+    ids = torch.tensor([0, 0, 1, 1])
+    mem.record(ids, torch.tensor([0.1, 0.2, 0.7, 0.9]), torch.tensor([True, True, False, False]))
+    assert torch.allclose(mem.means, torch.tensor([0.5, 0.5]))  # fixed during first LP
+    mem.record(ids, torch.tensor([0.6, 0.3, 0.8, 0.4]), torch.tensor([True, False, True, False]))
+    # strategy 0 successes in window: 0.1, 0.2, 0.6 -> median 0.2; strategy 1: 0.8
+    assert torch.allclose(mem.means, torch.tensor([0.2, 0.8]))
+    mem.record(ids, torch.tensor([0.0, 0.0, 0.0, 0.0]), torch.zeros(4, dtype=torch.bool))
+    # window = gens 2,3: strategy 0 has 0.6 only; strategy 1 has 0.8
+    assert torch.allclose(mem.means, torch.tensor([0.6, 0.8]))
+    mem.record(ids, torch.tensor([0.0, 0.0, 0.0, 0.0]), torch.zeros(4, dtype=torch.bool))
+    # no success left in the window: keep previous means
+    assert torch.allclose(mem.means, torch.tensor([0.6, 0.8]))
+
+
+def test_weighted_means_by_hand():
+    v = torch.tensor([0.2, 0.6, 0.5])
+    w = torch.tensor([1.0, 3.0, 2.0])
+    g = torch.tensor([0, 0, 1])
+    lehmer, has = weighted_mean(v, w, g, 3, kind="lehmer")
+    assert torch.allclose(lehmer[0], torch.tensor((1 * 0.04 + 3 * 0.36) / (1 * 0.2 + 3 * 0.6)))
+    assert torch.allclose(lehmer[1], torch.tensor(0.5))
+    assert has.tolist() == [True, True, False]
+    arith, _ = weighted_mean(v, w, g, 3, kind="arithmetic")
+    assert torch.allclose(arith[0], torch.tensor((0.2 + 3 * 0.6) / 4))
+
+
+def test_success_history_memory_update_and_no_update():
+    mem = SuccessHistoryMemory(2, 3, init=0.5, mean="lehmer")
+    ids = torch.tensor([0, 0])
+    mem.update(ids, torch.tensor([0.2, 0.6]), torch.tensor([1.0, 3.0]))
+    expected = (0.04 + 3 * 0.36) / (0.2 + 1.8)
+    assert torch.allclose(mem.values[0], torch.tensor([expected, 0.5, 0.5]))
+    assert torch.allclose(mem.values[1], torch.full((3,), 0.5))  # strategy 1: no success
+    assert mem.position.tolist() == [1, 0]
+    mem.update(torch.empty(0, dtype=torch.int64), torch.empty(0), torch.empty(0))
+    assert mem.position.tolist() == [1, 0]  # a generation without success changes nothing
+    for _ in range(2):
+        mem.update(ids[:1], torch.tensor([0.9]), torch.tensor([1.0]))
+    assert mem.position.tolist() == [0, 0]  # circular
+    g = torch.Generator().manual_seed(0)
+    slots = mem.sample_slots(1000, generator=g)
+    assert int(slots.min()) == 0 and int(slots.max()) == 2
+
+
+def test_shade_draws():
+    g = torch.Generator().manual_seed(0)
+    loc = torch.full((20000,), 0.5)
+    F = cauchy_regenerate(loc, 0.1, generator=g)
+    assert bool((F > 0).all()) and bool((F <= 1).all())
+    assert float((F == 1).double().mean()) > 0.05  # Cauchy tail truncated to 1
+    # redrawing F <= 0 conditions on F > 0: median m solves P(F < m) = P(F<=0) + P(F>0)/2
+    p0 = 0.5 + math.atan(-0.5 / 0.1) / math.pi
+    m = 0.5 + 0.1 * math.tan(math.pi * (p0 + (1 - p0) / 2 - 0.5))
+    assert abs(float(F.median()) - m) < 0.005
+    CR = normal_clipped(torch.full((20000,), 0.95), 0.1, generator=g)
+    assert float(CR.max()) == 1.0 and float(CR.min()) >= 0.0
+    assert abs(float(CR.std()) - 0.1) < 0.05
+
+
+def test_archive_random_eviction():
+    g = torch.Generator().manual_seed(0)
+    arc = Archive(4, 2)
+    arc.add(torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), generator=g)
+    assert arc.count == 3
+    arc.add(torch.tensor([[4.0, 4.0], [5.0, 5.0]]), generator=g)
+    assert arc.count == 4
+    kept = set(arc.members[:, 0].tolist())
+    assert len(kept) == 4 and kept <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    state = arc.state_dict()
+    other = Archive(4, 2)
+    other.load_state_dict(state)
+    assert torch.equal(other.members, arc.members)
+    with pytest.raises(ValueError, match="capacity"):
+        Archive(-1, 2)
+
+
+def test_sinusoidal_formulas():
+    G = 10
+    for g in range(1, 6):
+        expected = 0.5 * (math.sin(2 * math.pi * 0.5 * g + math.pi) * (G - g) / G + 1)
+        assert sinusoidal_decreasing(g, G, freq=0.5) == pytest.approx(expected)
+    # the published nu = 0.5 with an integer g gives F = 1/2 (documented quirk)
+    assert sinusoidal_decreasing(3, G) == pytest.approx(0.5)
+    assert sinusoidal_decreasing(3, G, freq=0.3) != pytest.approx(0.5)
+    nu = torch.tensor([0.1, 0.25])
+    F = sinusoidal_increasing(4, G, nu)
+    assert torch.allclose(F, 0.5 * (torch.sin(2 * math.pi * nu * 4) * 0.4 + 1))
