@@ -84,18 +84,30 @@ def test_weighted_means_by_hand():
 
 
 def test_success_history_memory_update_and_no_update():
-    mem = SuccessHistoryMemory(2, 3, init=0.5, mean="lehmer")
+    mem = SuccessHistoryMemory(
+        2, 3, params={"F": (0.5, "lehmer"), "CR": (0.4, "arithmetic")}
+    )
     ids = torch.tensor([0, 0])
-    mem.update(ids, torch.tensor([0.2, 0.6]), torch.tensor([1.0, 3.0]))
-    expected = (0.04 + 3 * 0.36) / (0.2 + 1.8)
-    assert torch.allclose(mem.values[0], torch.tensor([expected, 0.5, 0.5]))
-    assert torch.allclose(mem.values[1], torch.full((3,), 0.5))  # strategy 1: no success
+    mem.update(
+        ids, {"F": torch.tensor([0.2, 0.6]), "CR": torch.tensor([0.1, 0.9])},
+        torch.tensor([1.0, 3.0]),
+    )
+    expected_f = (0.04 + 3 * 0.36) / (0.2 + 1.8)
+    expected_cr = (0.1 + 3 * 0.9) / 4
+    assert torch.allclose(mem["F"][0], torch.tensor([expected_f, 0.5, 0.5]))
+    assert torch.allclose(mem["CR"][0], torch.tensor([expected_cr, 0.4, 0.4]))
+    assert torch.allclose(mem["F"][1], torch.full((3,), 0.5))  # strategy 1: no success
     assert mem.position.tolist() == [1, 0]
-    mem.update(torch.empty(0, dtype=torch.int64), torch.empty(0), torch.empty(0))
+    empty = torch.empty(0)
+    mem.update(torch.empty(0, dtype=torch.int64), {"F": empty, "CR": empty}, empty)
     assert mem.position.tolist() == [1, 0]  # a generation without success changes nothing
     for _ in range(2):
-        mem.update(ids[:1], torch.tensor([0.9]), torch.tensor([1.0]))
+        one = torch.tensor([0.9])
+        mem.update(ids[:1], {"F": one, "CR": one}, torch.tensor([1.0]))
     assert mem.position.tolist() == [0, 0]  # circular
+    assert torch.allclose(mem["F"][0], torch.tensor([expected_f, 0.9, 0.9]))
+    with pytest.raises(ValueError, match="Mean of 'F'"):
+        SuccessHistoryMemory(1, 3, params={"F": (0.5, "geometric")})
     g = torch.Generator().manual_seed(0)
     slots = mem.sample_slots(1000, generator=g)
     assert int(slots.min()) == 0 and int(slots.max()) == 2

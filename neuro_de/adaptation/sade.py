@@ -82,8 +82,12 @@ class StrategyLearner:
         """Count one generation's successes/failures per strategy; update the probabilities."""
         k = self.num_strategies
         row = self.generations % self.learning_period
-        self.successes[row] = torch.bincount(strategy_ids[success], minlength=k)
-        self.failures[row] = torch.bincount(strategy_ids[~success], minlength=k)
+        counts = torch.zeros((2, k), dtype=torch.int64, device=strategy_ids.device)
+        counts.index_put_(
+            (success.to(torch.int64), strategy_ids), torch.ones_like(strategy_ids), accumulate=True
+        )  # row 0: failures, row 1: successes; no host sync
+        self.failures[row] = counts[0]
+        self.successes[row] = counts[1]
         self.generations += 1
         if self.adapt and self.generations >= self.learning_period:
             ns = self.successes.sum(0).to(torch.float64)

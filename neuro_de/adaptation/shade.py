@@ -2,6 +2,8 @@ r"""SHADE's success-history memory and external archive (Tanabe & Fukunaga 2013)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 __all__ = ["SuccessHistoryMemory", "Archive", "weighted_mean"]
@@ -45,18 +47,21 @@ def weighted_mean(
 
 
 class SuccessHistoryMemory:
-    r"""A circular memory :math:`M` of size :math:`H`, one row per strategy.
+    r"""Circular memories of size :math:`H` for one or more parameters, one row per strategy.
 
     Each generation, for every strategy :math:`k` that produced at least one success, the
-    weighted mean of its successful parameter values is written at position
+    weighted mean of its successful values of each parameter is written at position
     :math:`pos_k`, which then advances: :math:`pos_k \leftarrow (pos_k + 1) \bmod H`.
-    Strategies without success leave their row untouched (SHADE's "no update" rule).
+    Strategies without success leave their rows untouched (SHADE's "no update" rule). The
+    parameters of one memory (SHADE: F and CR) share the slot draw and the position, as in
+    SHADE, and are updated in a single vectorised pass.
 
     Args:
         num_strategies: Number of rows (1 for plain SHADE).
         size: Memory size :math:`H`.
-        init: Initial value of every cell (SHADE: 0.5).
-        mean: ``"lehmer"`` (SHADE's rule for F) or ``"arithmetic"`` (SHADE 2013's for CR).
+        params: ``{name: (initial value, mean kind)}``, mean kind ``"lehmer"`` (SHADE's rule
+            for F) or ``"arithmetic"`` (SHADE 2013's rule for CR). Default: one parameter
+            ``"F"`` starting at 0.5 with the Lehmer mean.
         device: Device of the memory.
     """
 
@@ -65,46 +70,73 @@ class SuccessHistoryMemory:
         num_strategies: int,
         size: int,
         *,
-        init: float = 0.5,
-        mean: str = "lehmer",
+        params: Mapping[str, tuple[float, str]] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ):
         if size < 1:
             raise ValueError(f"Memory size `H` must be >= 1, got {size}.")
-        if mean not in MEANS:
-            raise ValueError(f"`mean` must be one of {MEANS}, got {mean!r}.")
+        params = dict(params or {"F": (0.5, "lehmer")})
+        for name, (_, kind) in params.items():
+            if kind not in MEANS:
+                raise ValueError(f"Mean of {name!r} must be one of {MEANS}, got {kind!r}.")
         self.size = int(size)
-        self.mean = mean
-        self.values = torch.full((num_strategies, size), float(init), device=device, dtype=dtype)
+        self.names = tuple(params)
+        self.means = tuple(kind for _, kind in params.values())
+        init = torch.tensor([float(v) for v, _ in params.values()], dtype=dtype)
+        self.values = init.to(device).reshape(-1, 1, 1).repeat(1, num_strategies, size)
         self.position = torch.zeros(num_strategies, dtype=torch.int64, device=device)
+        self._lehmer = torch.tensor(
+            [k == "lehmer" for k in self.means], dtype=torch.bool, device=device
+        )
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        """The ``(num_strategies, H)`` memory of parameter ``name`` (a view)."""
+        return self.values[self.names.index(name)]
 
     def sample_slots(self, n: int, *, generator=None) -> torch.Tensor:
-        """Random memory slots :math:`r_i \\sim U\\{0, H-1\\}`, one per individual."""
+        r"""Random memory slots :math:`r_i \sim U\{0, H-1\}`, one per individual."""
         return torch.randint(0, self.size, (n,), generator=generator, device=self.values.device)
 
-    def locations(self, strategy_ids: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        """The memory cells :math:`M_{k_i, r_i}` (distribution centres) for each individual."""
-        return self.values[strategy_ids, slots]
+    def locations(self, name: str, strategy_ids: torch.Tensor, slots: torch.Tensor):
+        """The cells :math:`M_{k_i, r_i}` of parameter ``name`` for each individual."""
+        return self[name][strategy_ids, slots]
 
     def update(
-        self, strategy_ids: torch.Tensor, values: torch.Tensor, improvements: torch.Tensor
+        self,
+        strategy_ids: torch.Tensor,
+        values: Mapping[str, torch.Tensor],
+        improvements: torch.Tensor,
     ) -> torch.Tensor:
-        """Record the successful ``values`` (with their :math:`\\Delta f`) of one generation.
+        """Record one generation's successes.
 
         Args:
             strategy_ids: ``(s,)`` strategy of each success.
-            values: ``(s,)`` the successful parameter values.
+            values: ``{name: (s,) successful values}`` for every parameter of the memory.
             improvements: ``(s,)`` :math:`|f(u_i) - f(x_i)| > 0`, the weights.
 
         Returns:
             The ``(num_strategies,)`` bool mask of rows that were updated.
         """
-        k = self.values.shape[0]
-        means, has = weighted_mean(values, improvements, strategy_ids, k, kind=self.mean)
-        rows = torch.arange(k, device=self.values.device)
-        current = self.values[rows, self.position]
-        self.values[rows, self.position] = torch.where(has, means, current)
+        k = self.values.shape[1]
+        v = torch.stack([values[n] for n in self.names], dim=1).to(torch.float64)  # (s, P)
+        w = improvements.to(torch.float64).unsqueeze(1)
+        # columns: count, sum w, sum w v_p, sum w v_p^2  -> one index_add for everything
+        cols = torch.cat([torch.ones_like(w), w, w * v, w * v * v], dim=1)
+        sums = torch.zeros((k, cols.shape[1]), dtype=torch.float64, device=v.device)
+        sums.index_add_(0, strategy_ids, cols)
+        p = v.shape[1]
+        count, wsum = sums[:, 0], sums[:, 1:2]
+        wv, wv2 = sums[:, 2 : 2 + p], sums[:, 2 + p :]
+        num = torch.where(self._lehmer, wv2, wv)
+        den = torch.where(self._lehmer, wv, wsum)
+        means = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
+        has = count > 0
+        rows = torch.arange(k, device=v.device)
+        current = self.values[:, rows, self.position]  # (P, K)
+        self.values[:, rows, self.position] = torch.where(
+            has, means.T.to(self.values.dtype), current
+        )
         self.position = torch.where(has, (self.position + 1) % self.size, self.position)
         return has
 

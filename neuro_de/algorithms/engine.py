@@ -179,8 +179,7 @@ class DEEngine(PopulationAlgorithm):
         lo_f, hi_f = self._F_range
         lo_c, hi_c = self._CR_range
         self._cr_memory: MedianCRMemory | None = None
-        self._memory_F: SuccessHistoryMemory | None = None
-        self._memory_CR: SuccessHistoryMemory | None = None
+        self._memory: SuccessHistoryMemory | None = None  # SHADE's M_F and M_CR
         if scheme == "sade":
             self._cr_memory = MedianCRMemory(
                 n_strat,
@@ -193,11 +192,12 @@ class DEEngine(PopulationAlgorithm):
         elif scheme == "shade":
             f0 = 0.5 * (lo_f + hi_f) if F_init is None else F_init
             c0 = 0.5 * (lo_c + hi_c) if CR_init is None else CR_init
-            self._memory_F = SuccessHistoryMemory(
-                n_strat, memory_size, init=f0, mean="lehmer", device=device, dtype=dtype
-            )
-            self._memory_CR = SuccessHistoryMemory(
-                n_strat, memory_size, init=c0, mean=cr_mean, device=device, dtype=dtype
+            self._memory = SuccessHistoryMemory(
+                n_strat,
+                memory_size,
+                params={"F": (f0, "lehmer"), "CR": (c0, cr_mean)},
+                device=device,
+                dtype=dtype,
             )
 
         # sinusoidal F (LSHADE-EpSin)
@@ -215,8 +215,7 @@ class DEEngine(PopulationAlgorithm):
             self._memory_freq = SuccessHistoryMemory(
                 n_strat,
                 memory_size,
-                init=float(sinusoidal.get("freq_init", 0.5)),
-                mean="lehmer",
+                params={"freq": (float(sinusoidal.get("freq_init", 0.5)), "lehmer")},
                 device=device,
                 dtype=dtype,
             )
@@ -282,14 +281,14 @@ class DEEngine(PopulationAlgorithm):
                 self._cr_memory.means[ids], self._sade_CR_std, low=lo_c, high=hi_c, generator=gen
             )
         else:
-            slots = self._memory_F.sample_slots(n, generator=gen)
+            slots = self._memory.sample_slots(n, generator=gen)
             draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
             F = draw(
-                self._memory_F.locations(ids, slots), self._F_scale, low=lo_f, high=hi_f,
+                self._memory.locations("F", ids, slots), self._F_scale, low=lo_f, high=hi_f,
                 generator=gen,
             )
             CR = normal_clipped(
-                self._memory_CR.locations(ids, slots), self._CR_scale, low=lo_c, high=hi_c,
+                self._memory.locations("CR", ids, slots), self._CR_scale, low=lo_c, high=hi_c,
                 generator=gen,
             )
         if phase:
@@ -304,7 +303,7 @@ class DEEngine(PopulationAlgorithm):
                 slots = self._memory_freq.sample_slots(n, generator=gen)
                 draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
                 freqs = draw(
-                    self._memory_freq.locations(ids, slots), self._sin["freq_scale"],
+                    self._memory_freq.locations("freq", ids, slots), self._sin["freq_scale"],
                     low=0.0, high=float("inf"), generator=gen,
                 )
                 unit = sinusoidal_increasing(g, horizon, freqs)
@@ -422,12 +421,12 @@ class DEEngine(PopulationAlgorithm):
         if self._cr_memory is not None:
             self._cr_memory.record(ids, CR, success)
         s_ids, s_imp = ids[success], improvement[success]
-        if self._memory_F is not None:
-            if phase == 0:  # F came from the memory: it learns from its own draws
-                self._memory_F.update(s_ids, F[success], s_imp)
-            self._memory_CR.update(s_ids, CR[success], s_imp)
+        if self._memory is not None:
+            # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
+            # whose success-history update is the same in both halves of the run)
+            self._memory.update(s_ids, {"F": F[success], "CR": CR[success]}, s_imp)
         if phase == 2 and self._memory_freq is not None:
-            self._memory_freq.update(s_ids, freqs[success], s_imp)
+            self._memory_freq.update(s_ids, {"freq": freqs[success]}, s_imp)
 
     def _generation_stats(self, ids, F, CR, success, phase) -> dict:
         st: dict = {}
@@ -450,9 +449,9 @@ class DEEngine(PopulationAlgorithm):
             key = strategy.key
             st[f"p/{key}"] = probs[k]
             st[f"success/{key}"] = torch.where(used[k] > 0, won[k] / used[k].clamp(min=1), nan)
-            if self._memory_F is not None:
-                st[f"F/{key}"] = self._memory_F.values[k].mean()
-                st[f"CR/{key}"] = self._memory_CR.values[k].mean()
+            if self._memory is not None:
+                st[f"F/{key}"] = self._memory["F"][k].mean()
+                st[f"CR/{key}"] = self._memory["CR"][k].mean()
             else:
                 mask = ids == k
                 cnt = mask.sum()
@@ -468,16 +467,14 @@ class DEEngine(PopulationAlgorithm):
     # ------------------------------------------------------------------ state
     def _extra_state(self) -> dict:
         state: dict = {}
-        for name in ("_learner", "_cr_memory", "_memory_F", "_memory_CR", "_memory_freq",
-                     "_archive"):
+        for name in ("_learner", "_cr_memory", "_memory", "_memory_freq", "_archive"):
             obj = getattr(self, name)
             if obj is not None:
                 state[name.lstrip("_")] = obj.state_dict()
         return state
 
     def _load_extra_state(self, state: dict) -> None:
-        for name in ("_learner", "_cr_memory", "_memory_F", "_memory_CR", "_memory_freq",
-                     "_archive"):
+        for name in ("_learner", "_cr_memory", "_memory", "_memory_freq", "_archive"):
             obj = getattr(self, name)
             if obj is not None:
                 key = name.lstrip("_")
