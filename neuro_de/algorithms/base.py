@@ -193,7 +193,9 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         """Evaluate the parents at start, and again whenever the objective's data changed."""
         epoch = self._fitness_epoch()
         stale = self._parents_epoch is None or (epoch is not None and epoch != self._parents_epoch)
-        if stale or bool(torch.isnan(self._population.evals[:, 0]).any()):
+        # NaN evaluations are legitimate results (they never win a selection), not a sign of
+        # an unevaluated batch, so only the epoch decides when to re-score.
+        if stale:
             self._evaluate_parents()
             self._parents_epoch = epoch if epoch is not None else 0
 

@@ -225,8 +225,13 @@ class DEEngine(PopulationAlgorithm):
         if needs_archive and archive_rate > 0:
             cap = int(round(archive_rate * self._popsize))
             self._archive = Archive(cap, problem.solution_length, device=device, dtype=dtype)
-        p_min = p_best[0] if p_best[0] is not None else 2.0 / self._popsize
-        self._p_best = (float(p_min), float(p_best[1]))
+        p_max = float(p_best[1])
+        if p_best[0] is not None:
+            p_min = float(p_best[0])
+        else:  # SHADE's 2/N (at least two p-best); below N = 10 it exceeds p_max = 0.2
+            p_min = 2.0 / self._popsize
+            p_max = max(p_max, p_min)
+        self._p_best = (p_min, p_max)
         if not (0 < self._p_best[0] <= self._p_best[1] <= 1):
             raise ValueError(f"`p_best` range must satisfy 0 < min <= max <= 1, got {p_best}.")
 
