@@ -1,0 +1,105 @@
+"""The recipes run end to end at a tiny size and reject bad options early."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def load_recipe(name: str):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+TINY = ["--seeds", "2", "--epochs", "6", "--popsize", "6", "--generations", "4",
+        "--batch-size", "64", "--generations-per-batch", "2", "--train-limit", "300",
+        "--model", "lenet1", "--no-progress"]
+
+
+def test_lenet_mnist_tiny_run_on_bundled_digits(tmp_path, capsys):
+    recipe = load_recipe("lenet_mnist")
+    assert recipe.main([*TINY, "--out", str(tmp_path)]) == 0
+    rows = read_rows(tmp_path / "results.csv")
+    assert [(r["method"], r["seed"]) for r in rows] == [
+        (m, s) for s in ("0", "1") for m in ("adam", "DE", "SAShadeTriEnsin")
+    ]
+    for r in rows:
+        assert 0.0 <= float(r["top1"]) <= float(r["top5"]) <= 100.0
+    md = (tmp_path / "results.md").read_text()
+    assert "paired against `adam`" in md and "Wilcoxon p" in md
+    for method in ("DE", "SAShadeTriEnsin"):
+        for seed in (0, 1):
+            log = read_rows(tmp_path / f"log_{method}_seed{seed}.csv")
+            assert len(log) == 4 and "pop_best_eval" in log[0] and "success_rate" in log[0]
+    assert "seed 1: test top-1" in capsys.readouterr().out
+
+
+def test_lenet_mnist_help_lists_every_option():
+    out = subprocess.run([sys.executable, str(RECIPES / "lenet_mnist.py"), "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    parser = load_recipe("lenet_mnist").build_parser()
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert flag in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--popsize", "4"], "--popsize must be >= 6"),
+        (["--epochs", "6", "--popsize", "8"], "must be >= --popsize"),
+        (["--de-F", "0"], "--de-F must be in"),
+        (["--de-CR", "1.5"], "--de-CR must be in"),
+        (["--heldout-fraction", "1"], "--heldout-fraction must be in"),
+        (["--lr", "-1"], "--lr must be > 0"),
+        (["--seeds", "0"], "must be an integer >= 1"),
+        (["--model", "vgg"], "invalid choice"),
+    ],
+)
+def test_lenet_mnist_rejects_bad_options(argv, message, capsys):
+    recipe = load_recipe("lenet_mnist")
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lenet_mnist_needs_a_data_root_for_mnist(monkeypatch, capsys):
+    monkeypatch.delenv("NEURO_DE_DATA", raising=False)
+    with pytest.raises(SystemExit):
+        load_recipe("lenet_mnist").main(["--dataset", "mnist"])
+    assert "needs --data-root" in capsys.readouterr().err
+
+
+def test_lenet_mnist_missing_data_root_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "nowhere")):
+        load_recipe("lenet_mnist").main(
+            ["--dataset", "mnist", "--data-root", str(tmp_path / "nowhere"), "--no-progress"]
+        )
+
+
+@pytest.mark.data
+def test_lenet_mnist_short_real_mnist_run_not_below_adam(mnist_root, tmp_path):
+    """On real MNIST, the evolved LeNet-5 is not worse on the test set than its Adam parent."""
+    recipe = load_recipe("lenet_mnist")
+    argv = ["--dataset", "mnist", "--data-root", mnist_root, "--model", "lenet5",
+            "--seeds", "1", "--epochs", "6", "--popsize", "6", "--generations", "30",
+            "--train-limit", "6000", "--methods", "DE", "--no-progress", "--out", str(tmp_path)]
+    assert recipe.main(argv) == 0
+    top1 = {r["method"]: float(r["top1"]) for r in read_rows(tmp_path / "results.csv")}
+    assert top1["adam"] > 90.0  # a real, trained LeNet-5
+    assert top1["DE"] >= top1["adam"]
