@@ -1,14 +1,36 @@
-"""Running a search with a progress bar and an EvoTorch logger, and choosing its winner."""
+"""Running a search with progress, logging and checkpoints, and choosing its winner."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm
 from evotorch.logging import PandasLogger
 
-__all__ = ["evolve", "select_on_heldout"]
+from .checkpoint import RunInterrupted, SignalGuard, load_checkpoint, save_checkpoint
+
+__all__ = ["RunLogger", "evolve", "pretrain_population", "select_on_heldout"]
+
+
+class RunLogger(PandasLogger):
+    """EvoTorch's ``PandasLogger`` whose collected rows can be saved and restored, so a
+    resumed run's data frame holds every generation, not only those after the resume."""
+
+    @property
+    def rows(self) -> list[dict]:
+        """The logged status rows (floats and ints only), oldest first."""
+        return self._data
+
+    def restore(self, rows: list[dict]) -> None:
+        """Replace the collected rows (e.g. with a checkpoint's)."""
+        self._data = [dict(r) for r in rows]
+
+
+def _scalar_rows(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in rows]
 
 
 def evolve(
@@ -18,8 +40,35 @@ def evolve(
     progress: bool = True,
     desc: str = "evolve",
     show: tuple[str, ...] = ("pop_best_eval", "success_rate"),
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    meta: Mapping[str, Any] | None = None,
+    guard: SignalGuard | None = None,
 ) -> Any:
-    """Run ``generations`` steps of ``searcher`` with a tqdm bar showing ``show`` items.
+    """Run ``searcher`` to ``generations`` steps with a tqdm bar showing ``show`` items.
+
+    With ``checkpoint``, the run's whole state (the algorithm's ``state_dict()``, which holds
+    the population, its evaluations, adaptation memories, archive, RNG state and the
+    problem's batch cursor, plus the logger's rows) is written atomically every
+    ``checkpoint_every`` generations, at the end, and when ``guard`` reports SIGINT/SIGTERM
+    (then :class:`~neuro_de.checkpoint.RunInterrupted` is raised). With ``resume=True`` an
+    existing checkpoint is loaded first and the run continues exactly where it stopped;
+    without one the run starts from the beginning.
+
+    Args:
+        searcher: A freshly built search algorithm (on resume, built as for the original).
+        generations: Total generations of the run (counting those before a resume).
+        progress: Show a progress bar.
+        desc: The bar's label.
+        show: Status items shown on the bar.
+        checkpoint: Checkpoint file of this run, or ``None``.
+        checkpoint_every: Save every N generations (0: only at the end and on a signal).
+        resume: Continue from ``checkpoint`` when it exists.
+        meta: Facts saved with the checkpoint and required to match on resume (e.g. the
+            model name, seed, algorithm and genome length).
+        guard: A :class:`~neuro_de.checkpoint.SignalGuard` to poll; ``None`` installs one
+            for the run when ``checkpoint`` is given.
 
     Returns:
         The ``pandas.DataFrame`` of every status item per generation (EvoTorch
@@ -29,19 +78,59 @@ def evolve(
 
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 0:
         raise ValueError(f"`generations` must be an integer >= 0, got {generations!r}.")
-    logger = PandasLogger(searcher)
-    bar = tqdm(total=generations, desc=desc, disable=not progress, leave=False)
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or (
+        checkpoint_every < 0
+    ):
+        raise ValueError(f"`checkpoint_every` must be an integer >= 0, got {checkpoint_every!r}.")
+    if resume and checkpoint is None:
+        raise ValueError("`resume=True` needs a `checkpoint` path.")
+    meta = dict(meta or {})
+    logger = RunLogger(searcher)
+    start = 0
+    if resume and os.path.exists(checkpoint):
+        state = load_checkpoint(checkpoint, expect=meta)
+        searcher.load_state_dict(state["algorithm"])
+        logger.restore(state["log"])
+        start = int(state["generation"])
+        if start > generations:
+            raise ValueError(
+                f"{checkpoint} is at generation {start}, beyond this run's {generations}."
+            )
+
+    def save(done: int) -> None:
+        if checkpoint is not None:
+            save_checkpoint(
+                {"generation": done, "algorithm": searcher.state_dict(),
+                 "log": _scalar_rows(logger.rows)},
+                checkpoint, meta=meta,
+            )
+
+    own_guard = guard is None and checkpoint is not None
+    if own_guard:
+        guard = SignalGuard()
+        guard.__enter__()
+    bar = tqdm(total=generations, initial=start, desc=desc, disable=not progress, leave=False)
     try:
-        for _ in range(generations):
+        for g in range(start, generations):
             searcher.step()
+            done = g + 1
             if progress:
                 status = searcher.status
                 bar.set_postfix(
                     {k: f"{float(status[k]):.4g}" for k in show if k in status}, refresh=False
                 )
             bar.update(1)
+            if guard is not None and guard.requested:
+                save(done)
+                raise RunInterrupted(guard.signum, checkpoint)
+            if checkpoint_every and done % checkpoint_every == 0 and done < generations:
+                save(done)
+        if start < generations:
+            save(generations)
     finally:
         bar.close()
+        if own_guard:
+            guard.__exit__(None, None, None)
     return logger.to_dataframe()
 
 
@@ -58,3 +147,57 @@ def select_on_heldout(problem, values: torch.Tensor, heldout, *, key: str = "los
         metrics = problem.evaluate_vector(values[i], heldout, topk=(1,))
         scores.append(metrics[key] if key == "loss" else -metrics[key])
     return int(torch.tensor(scores).argmin())
+
+
+def pretrain_population(
+    build_model: Callable[[], torch.nn.Module],
+    train_set: Any,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    meta: Mapping[str, Any] | None = None,
+    **train_kwargs: Any,
+):
+    """Stage 1 of Algorithm 1 (backpropagation snapshots), saved once and reused on resume.
+
+    Calls :func:`neuro_de.population.train_snapshots` on ``build_model()`` and, with
+    ``checkpoint``, saves the snapshots (genomes, buffers, the trained network's state and
+    loss history) atomically. With ``resume=True`` and an existing checkpoint the
+    population is loaded instead of retrained.
+
+    Args:
+        build_model: Returns a fresh network of the architecture to train.
+        train_set: The training data set.
+        checkpoint: File for the population, or ``None``.
+        resume: Load ``checkpoint`` when it exists.
+        meta: Facts saved with the population and required to match on resume.
+        **train_kwargs: Passed to :func:`~neuro_de.population.train_snapshots`
+            (``epochs``, ``keep_last``, ``optimizer``, ``lr``, ``seed``...).
+
+    Returns:
+        A :class:`~neuro_de.population.SnapshotResult`.
+    """
+    from .population import SnapshotResult, train_snapshots
+    from .problems import ParameterView
+
+    meta = dict(meta or {})
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        state = load_checkpoint(checkpoint, expect=meta)
+        model = build_model()
+        model.load_state_dict(state["model_state"])
+        model.to(train_kwargs.get("device", "cpu")).eval()
+        return SnapshotResult(
+            vectors=state["vectors"], view=ParameterView(model), buffers=state["buffers"],
+            meta=state["member_meta"], info=state["info"], model=model,
+            loss_history=state["loss_history"],
+        )
+    snaps = train_snapshots(build_model(), train_set, **train_kwargs)
+    if checkpoint is not None:
+        save_checkpoint(
+            {"vectors": snaps.vectors.cpu(), "buffers": snaps.buffers,
+             "model_state": {k: v.cpu() for k, v in snaps.model.state_dict().items()},
+             "member_meta": snaps.meta, "info": snaps.info,
+             "loss_history": list(snaps.loss_history)},
+            checkpoint, meta=meta,
+        )
+    return snaps

@@ -11,8 +11,13 @@ tests (t-test, Wilcoxon) against Adam.
 Default: the bundled real digits data (scikit-learn, upsampled to 28x28), no files needed.
 Real MNIST: ``--dataset mnist --data-root DIR`` with DIR/MNIST/raw holding the idx files.
 
-Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, and per run the
-EvoTorch logger data (``log_<method>_seed<k>.csv``).
+Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, per run the
+EvoTorch logger data (``log_<method>_seed<k>.csv``) and each winner as safetensors plus a
+JSON of its provenance (``winners/<method>_seed<k>.*``).
+
+Long runs: ``--checkpoint-dir DIR`` saves each seed's Adam population once and each
+evolution every ``--checkpoint-every`` generations and on SIGINT/SIGTERM (atomically);
+``--resume`` continues exactly where a stopped run left off.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ import torch
 from torch.utils.data import Subset
 
 from neuro_de.algorithms import DE, SAShadeTriEnsin
+from neuro_de.checkpoint import RunInterrupted, SignalGuard, export_network
 from neuro_de.data import dataset_info, load_splits
 from neuro_de.models import build_model
-from neuro_de.population import train_snapshots
 from neuro_de.problems import SupervisedNetProblem
 from neuro_de.reporting import write_results
-from neuro_de.runner import evolve, select_on_heldout
+from neuro_de.runner import evolve, pretrain_population, select_on_heldout
 
 METHODS = ("DE", "SAShadeTriEnsin")
 
@@ -81,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default="runs/lenet_mnist", help="output folder")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="save populations and evolution state here (default: no checkpoints)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=10,
+                   help="generations between evolution checkpoints")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --checkpoint-dir")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -99,6 +110,8 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
     if args.lr <= 0:
         parser.error(f"--lr must be > 0, got {args.lr}")
+    if args.resume and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
     if args.dataset != "digits" and args.data_root is None and not os.environ.get("NEURO_DE_DATA"):
         parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/MNIST/raw with the "
                      "idx files) or NEURO_DE_DATA; add --download to fetch it with internet")
@@ -113,15 +126,27 @@ def make_searcher(method: str, problem, init, args):
     )
 
 
-def run_seed(seed: int, splits, info, args) -> tuple[list[dict], dict]:
+def checkpoint_path(args, seed: int, name: str) -> str | None:
+    if args.checkpoint_dir is None:
+        return None
+    return os.path.join(args.checkpoint_dir, f"seed{seed}", f"{name}.pt")
+
+
+def run_seed(seed: int, splits, info, args, guard) -> tuple[list[dict], dict]:
     progress = not args.no_progress
-    torch.manual_seed(seed)
-    model = build_model(args.model, **info.model_kwargs())
+    run_meta = {"recipe": "lenet_mnist", "dataset": args.dataset, "model": args.model,
+                "seed": seed, "popsize": args.popsize, "epochs": args.epochs}
+
+    def fresh_model():
+        torch.manual_seed(seed)
+        return build_model(args.model, **info.model_kwargs())
+
     t0 = time.perf_counter()
-    snaps = train_snapshots(
-        model, splits.train, epochs=args.epochs, keep_last=args.popsize, optimizer="adam",
-        lr=args.lr, batch_size=args.train_batch_size, seed=seed, device=args.device,
-        progress=progress,
+    snaps = pretrain_population(
+        fresh_model, splits.train, checkpoint=checkpoint_path(args, seed, "population"),
+        resume=args.resume, meta=run_meta, epochs=args.epochs, keep_last=args.popsize,
+        optimizer="adam", lr=args.lr, batch_size=args.train_batch_size, seed=seed,
+        device=args.device, progress=progress,
     )
     train_s = time.perf_counter() - t0
     problem = SupervisedNetProblem(
@@ -141,8 +166,15 @@ def run_seed(seed: int, splits, info, args) -> tuple[list[dict], dict]:
         )
         searcher = make_searcher(method, fresh, init, args)
         t0 = time.perf_counter()
-        logs[method] = evolve(searcher, args.generations, progress=progress,
-                              desc=f"seed {seed} {method}")
+        logs[method] = evolve(
+            searcher, args.generations, progress=progress, desc=f"seed {seed} {method}",
+            checkpoint=checkpoint_path(args, seed, method),
+            checkpoint_every=args.checkpoint_every, resume=args.resume,
+            meta={**run_meta, "method": method, "genome": fresh.solution_length,
+                  "batch_size": args.batch_size,
+                  "generations_per_batch": args.generations_per_batch},
+            guard=guard,
+        )
         seconds = time.perf_counter() - t0
         values = searcher.population.values
         winner = select_on_heldout(fresh, values, splits.heldout)
@@ -150,6 +182,13 @@ def run_seed(seed: int, splits, info, args) -> tuple[list[dict], dict]:
         rows.append({"method": method, "seed": seed, "top1": 100 * test["top1"],
                      "top5": 100 * test["top5"], "test_loss": test["loss"],
                      "seconds": seconds})
+        export_network(
+            fresh.to_module(values[winner]),
+            os.path.join(args.out, "winners", f"{method}_seed{seed}"),
+            provenance={**run_meta, "method": method, "generations": args.generations,
+                        "winner_index": winner, "selected_on": "held-out loss",
+                        "test_top1": rows[-1]["top1"], "test_top5": rows[-1]["top5"]},
+        )
     return rows, logs
 
 
@@ -169,13 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         splits = splits._replace(train=Subset(splits.train, range(args.train_limit)))
     os.makedirs(args.out, exist_ok=True)
     rows: list[dict] = []
-    for seed in range(args.seeds):
-        seed_rows, logs = run_seed(seed, splits, info, args)
-        rows += seed_rows
-        for method, frame in logs.items():
-            frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
-        line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
-        print(f"seed {seed}: test top-1 {line}", flush=True)
+    with SignalGuard() as guard:
+        for seed in range(args.seeds):
+            try:
+                seed_rows, logs = run_seed(seed, splits, info, args, guard)
+            except RunInterrupted as stop:
+                print(stop, file=sys.stderr, flush=True)
+                return 128 + stop.signum
+            rows += seed_rows
+            for method, frame in logs.items():
+                frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
+            line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
+            print(f"seed {seed}: test top-1 {line}", flush=True)
     given = argv if argv is not None else sys.argv[1:]
     command = "python recipes/lenet_mnist.py " + " ".join(shlex.quote(a) for a in given)
     text = write_results(
