@@ -103,3 +103,39 @@ def test_lenet_mnist_short_real_mnist_run_not_below_adam(mnist_root, tmp_path):
     top1 = {r["method"]: float(r["top1"]) for r in read_rows(tmp_path / "results.csv")}
     assert top1["adam"] > 90.0  # a real, trained LeNet-5
     assert top1["DE"] >= top1["adam"]
+
+
+def test_compare_tiny_run_writes_every_method_and_plots(tmp_path):
+    recipe = load_recipe("compare")
+    argv = [*TINY, "--seeds", "1", "--out", str(tmp_path)]
+    assert recipe.main(argv) == 0
+    rows = read_rows(tmp_path / "results.csv")
+    assert [r["method"] for r in rows] == ["adam", *recipe.METHODS]
+    for r in rows:
+        assert 0.0 <= float(r["top1"]) <= float(r["top5"]) <= 100.0
+    # the greedy soup never does worse on held-out data than its best ingredient, and the
+    # best individual is a member of the population
+    assert 0 <= int(rows[1]["member"]) < 6 and 1 <= int(rows[5]["ingredients"]) <= 6
+    pngs = sorted((tmp_path / "plots").glob("*.png"))
+    names = {p.name for p in pngs}
+    for expected in ("SAShadeTriEnsin_loss_accuracy.png", "SAShadeTriEnsin_diversity.png",
+                     "SAShadeTriEnsin_strategy_parameters.png",
+                     "SAShadeTriEnsin_strategy_dynamics.png", "PSO_pso_swarm.png"):
+        assert expected in names
+    for p in pngs:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--fge-lr-min", "0.1", "--fge-lr-max", "0.01"], "FGE needs 0 < --fge-lr-min"),
+        (["--methods", "SWA2"], "invalid choice"),
+        (["--F-range", "0.3", "0.1"], "--F-range needs 0 <= LOW <= HIGH"),
+        (["--resume"], "--resume needs --checkpoint-dir"),
+    ],
+)
+def test_compare_rejects_bad_options(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        load_recipe("compare").main(argv)
+    assert message in capsys.readouterr().err
