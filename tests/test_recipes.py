@@ -139,3 +139,33 @@ def test_compare_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit):
         load_recipe("compare").main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_ablation_tiny_run_has_every_table3_row(tmp_path):
+    recipe = load_recipe("ablation")
+    assert recipe.main([*TINY, "--seeds", "1", "--out", str(tmp_path)]) == 0
+    rows = read_rows(tmp_path / "results.csv")
+    assert [r["method"] for r in rows] == ["adam", *recipe.ROWS]
+    for name in recipe.ROWS:
+        log = read_rows(tmp_path / f"log_{name}_seed0.csv")
+        assert len(log) == 4
+    # the ablation switches reach the algorithm: SaDE has no trigonometric strategy, the
+    # full algorithm does
+    assert "p/trig" not in read_rows(tmp_path / "log_SaDE_seed0.csv")[0]
+    assert "p/trig" in read_rows(tmp_path / "log_+Sin-F_seed0.csv")[0]
+
+
+def test_sweeps_tiny_run_names_each_setting(tmp_path):
+    recipe = load_recipe("sweeps")
+    argv = [*TINY, "--seeds", "1", "--epochs", "8", "--popsizes", "6", "8",
+            "--batch-sizes", "32", "64", "--out", str(tmp_path)]
+    assert recipe.main(argv) == 0
+    methods = [r["method"] for r in read_rows(tmp_path / "results.csv")]
+    assert methods == ["adam", "popsize=6", "popsize=8", "batch=32", "batch=64",
+                       "init=fine-tuned", "init=noise"]
+
+
+def test_sweeps_rejects_popsizes_beyond_epochs(capsys):
+    with pytest.raises(SystemExit):
+        load_recipe("sweeps").main(["--epochs", "10", "--popsizes", "6", "20"])
+    assert "must be >= the largest of --popsizes" in capsys.readouterr().err
