@@ -97,7 +97,28 @@ def add_common_arguments(
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --checkpoint-dir")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--log-every", type=int, default=0,
+                   help="print every status item every N generations (EvoTorch StdOutLogger; "
+                        "0: off)")
+    p.add_argument("--mlflow", action="store_true",
+                   help="also log status items to MLflow (needs `pip install mlflow`)")
     return p
+
+
+def extra_loggers(args: argparse.Namespace) -> tuple:
+    """Logger factories for :func:`~neuro_de.runner.evolve` from --log-every / --mlflow."""
+    factories = []
+    if args.log_every:
+        from evotorch.logging import StdOutLogger
+
+        factories.append(lambda s: StdOutLogger(s, interval=args.log_every))
+    if args.mlflow:
+        from evotorch import logging as evo_logging
+
+        if not hasattr(evo_logging, "MlflowLogger"):
+            raise SystemExit("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
+        factories.append(lambda s: evo_logging.MlflowLogger(s))
+    return tuple(factories)
 
 
 def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -117,6 +138,13 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         if not 0 <= lo <= hi <= (2 if name == "F_range" else 1):
             parser.error(f"{flag} needs 0 <= LOW <= HIGH <= {2 if name == 'F_range' else 1}, "
                          f"got {lo} {hi}")
+    if args.log_every < 0:
+        parser.error(f"--log-every must be >= 0, got {args.log_every}")
+    if args.mlflow:
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            parser.error("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.resume and args.checkpoint_dir is None:
@@ -220,6 +248,7 @@ class SeedRun:
         t0 = time.perf_counter()
         frame = evolve(
             searcher, generations, progress=self.progress, desc=f"seed {self.seed} {method}",
+            loggers=extra_loggers(a),
             checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
             resume=a.resume,
             meta={**self.meta, "method": method, "genome": problem.solution_length,

@@ -39,7 +39,8 @@ def evolve(
     *,
     progress: bool = True,
     desc: str = "evolve",
-    show: tuple[str, ...] = ("pop_best_eval", "success_rate"),
+    show: tuple[str, ...] = ("pop_best_eval", "batch_accuracy_max", "success_rate"),
+    loggers: tuple[Callable[[SearchAlgorithm], Any], ...] = (),
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
     resume: bool = False,
@@ -61,7 +62,9 @@ def evolve(
         generations: Total generations of the run (counting those before a resume).
         progress: Show a progress bar.
         desc: The bar's label.
-        show: Status items shown on the bar.
+        show: Status items shown on the bar (those present in the status).
+        loggers: Extra logger factories attached to the searcher, e.g.
+            ``lambda s: StdOutLogger(s, interval=10)`` or EvoTorch's ``MlflowLogger``.
         checkpoint: Checkpoint file of this run, or ``None``.
         checkpoint_every: Save every N generations (0: only at the end and on a signal).
         resume: Continue from ``checkpoint`` when it exists.
@@ -86,6 +89,8 @@ def evolve(
         raise ValueError("`resume=True` needs a `checkpoint` path.")
     meta = dict(meta or {})
     logger = RunLogger(searcher)
+    for make_logger in loggers:
+        make_logger(searcher)
     start = 0
     if resume and os.path.exists(checkpoint):
         state = load_checkpoint(checkpoint, expect=meta)
