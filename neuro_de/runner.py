@@ -192,7 +192,10 @@ def pretrain_population(
         model.load_state_dict(state["model_state"])
         model.to(train_kwargs.get("device", "cpu")).eval()
         return SnapshotResult(
-            vectors=state["vectors"], view=ParameterView(model), buffers=state["buffers"],
+            vectors=state["vectors"],
+            view=train_kwargs.get("view") or ParameterView(
+                model, exclude=train_kwargs.get("exclude")),
+            buffers=state["buffers"], excluded=state.get("excluded"),
             meta=state["member_meta"], info=state["info"], model=model,
             loss_history=state["loss_history"],
         )
@@ -200,6 +203,7 @@ def pretrain_population(
     if checkpoint is not None:
         save_checkpoint(
             {"vectors": snaps.vectors.cpu(), "buffers": snaps.buffers,
+             "excluded": snaps.excluded,
              "model_state": {k: v.cpu() for k, v in snaps.model.state_dict().items()},
              "member_meta": snaps.meta, "info": snaps.info,
              "loss_history": list(snaps.loss_history)},

@@ -184,3 +184,24 @@ def test_sigterm_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
     assert (tmp_path / "cut" / "results.csv").read_text().splitlines()[1:] != []
     rows = lambda text: [line.rsplit(",", 1)[0] for line in text.splitlines()]  # noqa: E731
     assert rows((tmp_path / "cut" / "results.csv").read_text()) == rows(full_csv)
+
+
+def test_pretrained_population_reloads_with_an_exclusion(tmp_path):
+    from torch.utils.data import TensorDataset as TD
+
+    from neuro_de.runner import pretrain_population
+
+    data = TD(torch.randn(64, 4), torch.randint(0, 3, (64,)))
+
+    def build():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+
+    kw = {"epochs": 3, "keep_last": 2, "exclude": ["2"], "progress": False}
+    first = pretrain_population(build, data, checkpoint=tmp_path / "p.pt", **kw)
+    again = pretrain_population(build, data, checkpoint=tmp_path / "p.pt", resume=True, **kw)
+    assert first.vectors.shape == again.vectors.shape == (2, 25)  # last layer exempt
+    assert torch.equal(first.vectors, again.vectors)
+    assert again.view.numel == 25 and again.excluded is not None
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name])

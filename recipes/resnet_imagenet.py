@@ -1,0 +1,705 @@
+#!/usr/bin/env python
+"""Headline setting of the seed paper: evolve pretrained ResNet-18/34/50/101 on ImageNet.
+
+For each seed: load the user's pretrained network (``--weights PATH``, a local state_dict
+read safely, or ``--torchvision-weights NAME`` from torchvision's cache), fine-tune it with
+SGD and keep the snapshots of the last ``popsize`` epochs as the first population
+(Algorithm 1, stage 1; or ``--population noise``: Gaussian noise around the pretrained
+network, Table S9), evolve the weights with SA-SHADE-tri-ensin (and optionally DE) on
+mini-batch cross-entropy -- fitness batch 2048, 10 generations per batch, F in (0, 0.2),
+CR in (0, 0.3) (Table S3), the fc layer exempt from the genome, BatchNorm normalising each
+fitness batch with its own statistics while its running mean/variance are never updated
+(``--bn batch``, Sec. 4) -- choose each run's winner on a held-out split carved from the
+training images, and report validation top-1/top-5 of the pretrained network, the
+fine-tuned parent and the evolved winners.
+
+Data: ``--data-root DIR`` with ``DIR/train/<class>/<image>`` and ``DIR/val/<class>/<image>``
+(ImageNet with the validation images sorted into class folders, or any image folder); the
+ImageNet evaluation transform (resize, center crop ``--image-size``, normalise) is used
+throughout, with no augmentation (the paper uses no extra tricks).
+
+Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, per run the
+EvoTorch logger data (``log_<method>_seed<k>.csv``), evolution-dynamics plots
+(``plots/<method>_seed<k>_*.png``) and each winner as safetensors plus a JSON of its
+provenance (``winners/<method>_seed<k>.*``).
+
+Long runs: ``--checkpoint-dir DIR`` saves each seed's fine-tuned population once and each
+evolution every ``--checkpoint-every`` generations and on SIGINT/SIGTERM (atomically);
+``--resume`` continues exactly where a stopped run left off.
+
+Example (one H100, ResNet-50, bf16 forward passes)::
+
+    python recipes/resnet_imagenet.py --arch resnet50 --weights resnet50.safetensors \\
+        --data-root /data/imagenet --autocast bf16 --workers 16 \\
+        --checkpoint-dir ckpt/r50 --out runs/r50
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from neuro_de.algorithms import DE, SAShadeTriEnsin
+from neuro_de.checkpoint import (
+    RunInterrupted,
+    SignalGuard,
+    export_network,
+    load_checkpoint,
+    save_checkpoint,
+)
+from neuro_de.experiment import extra_loggers, positive_int
+from neuro_de.models import resnet
+from neuro_de.problems import ParameterView, SupervisedNetProblem
+from neuro_de.reporting import write_results
+from neuro_de.runner import evolve
+
+RECIPE = "resnet_imagenet"
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+#: Residual blocks per stage and block type of each architecture (to name the architecture
+#: a weights file belongs to).
+ARCH_BLOCKS = {
+    "resnet18": ((2, 2, 2, 2), False),
+    "resnet34": ((3, 4, 6, 3), False),
+    "resnet50": ((3, 4, 6, 3), True),
+    "resnet101": ((3, 4, 23, 3), True),
+}
+METHODS = ("SAShadeTriEnsin", "DE")
+AUTOCAST = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+MIN_IMAGE_SIZE = 32  # five stride-2 stages: 32 px is the smallest input a ResNet reads
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def nonnegative_int(text: str) -> int:
+    """``argparse`` type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    m = p.add_argument_group("network")
+    m.add_argument("--arch", choices=ARCHS, default="resnet50", help="torchvision ResNet")
+    src = m.add_mutually_exclusive_group(required=True)
+    src.add_argument("--weights", metavar="PATH", default=None,
+                     help="pretrained state_dict of --arch: a .safetensors file, or a file "
+                          "torch.load(weights_only=True) reads (.pth/.pt); a wrapping "
+                          "{'state_dict': ...} and DataParallel 'module.' prefixes are accepted")
+    src.add_argument("--torchvision-weights", metavar="NAME", default=None,
+                     help="torchvision weights of --arch by name (e.g. IMAGENET1K_V1, DEFAULT), "
+                          "read from the torch hub cache ($TORCH_HOME/hub/checkpoints)")
+    src.add_argument("--random-init", action="store_true",
+                     help="start from a randomly initialised network (smoke tests only)")
+    m.add_argument("--allow-download", action="store_true",
+                   help="let torchvision download --torchvision-weights missing from the cache "
+                        "(needs internet)")
+    m.add_argument("--exclude", nargs="*", default=["fc"], metavar="PREFIX",
+                   help="parameter names/prefixes kept out of the genome (paper: the fc layer; "
+                        "give --exclude with nothing to evolve every parameter)")
+    m.add_argument("--bn", choices=("batch", "frozen"), default="batch",
+                   help="BatchNorm in the fitness: 'batch' normalises each fitness batch with "
+                        "its own statistics and never updates the running mean/variance (the "
+                        "paper); 'frozen' uses the stored running statistics")
+    m.add_argument("--bn-recalibrate", type=nonnegative_int, default=0, metavar="N",
+                   help="recompute the BatchNorm running statistics of each evolved individual "
+                        "on N training batches (of --batch-size) before held-out selection and "
+                        "validation (0: keep the parent's statistics, as the paper)")
+
+    d = p.add_argument_group("data")
+    d.add_argument("--data-root", default=None,
+                   help="folder with train/ and val/, one sub-folder per class (ImageNet layout)")
+    d.add_argument("--image-size", type=positive_int, default=224, help="center-crop side")
+    d.add_argument("--resize-size", type=positive_int, default=None,
+                   help="shorter side before the crop (default: image size x 256/224)")
+    d.add_argument("--heldout-fraction", type=float, default=0.01,
+                   help="share of the training images held out to choose each run's winner "
+                        "(1%% of ImageNet: 12,812 images)")
+    d.add_argument("--train-limit", type=positive_int, default=None,
+                   help="use a seeded random subset of N training images (quick runs)")
+    d.add_argument("--val-limit", type=positive_int, default=None,
+                   help="report on a seeded random subset of N validation images (quick runs)")
+    d.add_argument("--workers", type=nonnegative_int, default=min(8, os.cpu_count() or 1),
+                   help="data-loading worker processes (fine-tuning, fitness batches, "
+                        "evaluation)")
+
+    g = p.add_argument_group("first population")
+    g.add_argument("--population", choices=("finetune", "noise"), default="finetune",
+                   help="'finetune': the last POPSIZE epochs of SGD fine-tuning (the paper); "
+                        "'noise': the pretrained network plus Gaussian noise (Table S9)")
+    g.add_argument("--popsize", type=positive_int, default=10, help="population size (>= 6)")
+    g.add_argument("--finetune-epochs", type=positive_int, default=10,
+                   help="SGD fine-tuning epochs (>= popsize)")
+    g.add_argument("--finetune-lr", type=float, default=1e-3, help="SGD learning rate")
+    g.add_argument("--finetune-momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--finetune-weight-decay", type=float, default=1e-4, help="SGD weight decay")
+    g.add_argument("--finetune-batch-size", type=positive_int, default=256,
+                   help="SGD mini-batch")
+    g.add_argument("--freeze-excluded", action="store_true",
+                   help="do not fine-tune the --exclude parameters (all members then share the "
+                        "pretrained fc)")
+    g.add_argument("--noise-std", type=float, default=None,
+                   help="--population noise: the noise std; default: the per-coordinate std of "
+                        "the fine-tuned population, as Table S9 (fine-tunes first)")
+
+    e = p.add_argument_group("evolution")
+    e.add_argument("--methods", nargs="+", choices=METHODS, default=["SAShadeTriEnsin"])
+    e.add_argument("--generations", type=positive_int, default=200, help="Table S3: 200")
+    e.add_argument("--batch-size", type=positive_int, default=2048,
+                   help="fitness mini-batch (Table S3: 2048)")
+    e.add_argument("--generations-per-batch", type=positive_int, default=10,
+                   help="generations each fitness mini-batch serves (paper: 10)")
+    e.add_argument("--F-range", type=float, nargs=2, default=(0.0, 0.2),
+                   help="SA-SHADE-tri-ensin F range (Table S3)")
+    e.add_argument("--CR-range", type=float, nargs=2, default=(0.0, 0.3),
+                   help="SA-SHADE-tri-ensin CR range (Table S3)")
+    e.add_argument("--de-F", type=float, default=0.1, help="DE scale factor")
+    e.add_argument("--de-CR", type=float, default=0.1, help="DE crossover rate")
+
+    r = p.add_argument_group("run")
+    r.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (0..N-1)")
+    r.add_argument("--device", default=default_device(), help="torch device")
+    r.add_argument("--autocast", choices=tuple(AUTOCAST), default="none",
+                   help="forward-pass autocast dtype of fitness and evaluation (bf16: GPUs)")
+    r.add_argument("--eval-batch-size", type=positive_int, default=256,
+                   help="batch of held-out and validation passes")
+    r.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    r.add_argument("--out", default="runs/resnet_imagenet", help="output folder")
+    r.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                   help="write evolution-dynamics plots")
+    r.add_argument("--checkpoint-dir", default=None,
+                   help="save populations and evolution state here (default: no checkpoints)")
+    r.add_argument("--checkpoint-every", type=positive_int, default=10,
+                   help="generations between evolution checkpoints")
+    r.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --checkpoint-dir")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r.add_argument("--log-every", type=nonnegative_int, default=0,
+                   help="print every status item every N generations (EvoTorch StdOutLogger; "
+                        "0: off)")
+    r.add_argument("--mlflow", action="store_true",
+                   help="also log status items to MLflow (needs `pip install mlflow`)")
+    return p
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def class_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def check_data_root(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The class names; errors unless --data-root holds train/ and val/ with equal classes."""
+    if args.data_root is None:
+        parser.error("--data-root DIR is required: a folder with train/ and val/, each holding "
+                     "one sub-folder of images per class (the ImageNet layout)")
+    root = Path(args.data_root).expanduser()
+    if not root.is_dir():
+        parser.error(f"--data-root {str(root)!r} does not exist (expected a folder with train/ "
+                     "and val/, one sub-folder per class)")
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            parser.error(f"--data-root {str(root)!r} has no {split}/ folder: expected "
+                         f"{root}/train/<class>/<image> and {root}/val/<class>/<image>")
+    train, val = class_folders(root / "train"), class_folders(root / "val")
+    if not train:
+        parser.error(f"{root / 'train'} holds no class folders")
+    if train != val:
+        only_t = sorted(set(train) - set(val))[:5]
+        only_v = sorted(set(val) - set(train))[:5]
+        parser.error(f"train/ and val/ of {root} must have the same class folders (labels are "
+                     f"their sorted order); only in train/: {only_t}, only in val/: {only_v}")
+    return train
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Reject inconsistent options early, naming the option and the fix (no data is read
+    beyond listing the class folders)."""
+    if args.popsize < 6:
+        parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
+    fine_tunes = args.population == "finetune" or args.noise_std is None
+    if fine_tunes and args.finetune_epochs < args.popsize:
+        parser.error(f"--finetune-epochs ({args.finetune_epochs}) must be >= --popsize "
+                     f"({args.popsize}): the population is the snapshots of the last POPSIZE "
+                     "epochs")
+    if args.noise_std is not None:
+        if args.population != "noise":
+            parser.error("--noise-std applies to --population noise only")
+        if not args.noise_std >= 0:
+            parser.error(f"--noise-std must be >= 0, got {args.noise_std}")
+    if args.image_size < MIN_IMAGE_SIZE:
+        parser.error(f"--image-size must be >= {MIN_IMAGE_SIZE} for a ResNet, got "
+                     f"{args.image_size}")
+    if args.resize_size is None:
+        args.resize_size = round(args.image_size * 256 / 224)
+    if args.resize_size < args.image_size:
+        parser.error(f"--resize-size ({args.resize_size}) must be >= --image-size "
+                     f"({args.image_size})")
+    if not 0 < args.heldout_fraction < 1:
+        parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
+    if not args.finetune_lr > 0:
+        parser.error(f"--finetune-lr must be > 0, got {args.finetune_lr}")
+    if not 0 <= args.finetune_momentum < 1:
+        parser.error(f"--finetune-momentum must be in [0, 1), got {args.finetune_momentum}")
+    if not args.finetune_weight_decay >= 0:
+        parser.error(f"--finetune-weight-decay must be >= 0, got {args.finetune_weight_decay}")
+    for name in ("F_range", "CR_range"):
+        lo, hi = getattr(args, name)
+        top = 2 if name == "F_range" else 1
+        if not 0 <= lo <= hi <= top:
+            parser.error(f"--{name.replace('_', '-')} needs 0 <= LOW <= HIGH <= {top}, "
+                         f"got {lo} {hi}")
+    if not 0 < args.de_F <= 2:
+        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
+    if not 0 <= args.de_CR <= 1:
+        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
+    if args.resume and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
+    if args.mlflow:
+        try:
+            import mlflow  # noqa: F401
+        except ImportError:
+            parser.error("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        parser.error(f"--device {args.device!r} is not a torch device ({err})")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device} but CUDA is not available here; use --device cpu")
+    if args.weights is not None and not Path(args.weights).expanduser().is_file():
+        parser.error(f"--weights {args.weights!r} is not a file")
+    args.exclude = list(dict.fromkeys(args.exclude))  # drop repeats
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state_dict from a safetensors file or a ``torch.load(weights_only=True)`` file.
+
+    Raises:
+        ValueError: When the file cannot be read safely or holds no tensors by name.
+    """
+    path = Path(path).expanduser()
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(
+                f"{path} cannot be read with torch.load(weights_only=True): {err}. Only "
+                "state_dicts (tensors by name) are read, never pickled objects: save "
+                "`model.state_dict()` (or convert the file to safetensors)."
+            ) from err
+    for key in ("state_dict", "model_state_dict", "model_state", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict) or not state or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path} does not hold a state_dict (parameter name -> tensor).")
+    if all(k.startswith("module.") for k in state):  # saved from DataParallel/DDP
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def guess_arch(state: dict[str, torch.Tensor]) -> str | None:
+    """The ResNet of :data:`ARCHS` whose layout matches a state_dict's keys, if any."""
+    blocks: dict[int, int] = {}
+    for key in state:
+        match = re.match(r"layer(\d)\.(\d+)\.", key)
+        if match:
+            stage, index = int(match[1]), int(match[2])
+            blocks[stage] = max(blocks.get(stage, 0), index + 1)
+    counts = tuple(blocks.get(s, 0) for s in (1, 2, 3, 4))
+    bottleneck = any(".conv3." in key for key in state)
+    for name, (layout, is_bottleneck) in ARCH_BLOCKS.items():
+        if layout == counts and is_bottleneck == bottleneck:
+            return name
+    return None
+
+
+def state_dict_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> str:
+    """A short account of how ``given`` differs from ``own`` ("" when it fits)."""
+
+    def some(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    shapes = [f"{k} {tuple(given[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in given and given[k].shape != own[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing from the file ({some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unknown to the network ({some(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape, file vs network ({some(shapes)})")
+    return "; ".join(parts)
+
+
+def _new_head(model: nn.Module, num_classes: int) -> None:
+    old = model.fc
+    model.fc = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+
+
+def build_start_model(args: argparse.Namespace, num_classes: int) -> tuple[nn.Module, str, bool]:
+    """The pretrained network for ``num_classes`` classes, a description of its weights and
+    whether its fc layer is new (the weights had another number of classes).
+
+    Raises:
+        ValueError: On a weights file of another architecture, an unknown torchvision
+            weights name, or torchvision weights missing from the cache.
+    """
+    depth = int(args.arch.removeprefix("resnet"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # a new head is initialised reproducibly
+        if args.random_init:
+            return resnet(depth, num_classes=num_classes), "random initialisation", False
+        if args.torchvision_weights is not None:
+            import torchvision
+
+            enum = getattr(torchvision.models, f"ResNet{depth}_Weights")
+            try:
+                weights = enum[args.torchvision_weights]
+            except KeyError:
+                names = ", ".join(enum.__members__)
+                raise ValueError(f"--torchvision-weights {args.torchvision_weights!r} is not a "
+                                 f"weights name of {args.arch}; valid: {names}") from None
+            cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+            if not cached.is_file() and not args.allow_download:
+                raise ValueError(
+                    f"--torchvision-weights {weights} is not in the torch hub cache ({cached}); "
+                    "copy the file there, pass --allow-download (needs internet), or give the "
+                    "state_dict file with --weights PATH")
+            classes = len(weights.meta["categories"])
+            model = resnet(depth, weights=weights, num_classes=num_classes)
+            return model, f"torchvision {weights}", classes != num_classes
+        state = read_state_dict(args.weights)
+        fc = state.get("fc.weight")
+        classes = int(fc.shape[0]) if fc is not None and fc.ndim == 2 else num_classes
+        model = resnet(depth, num_classes=classes)
+        problems = state_dict_mismatch(model.state_dict(), state)
+        if problems:
+            guess = guess_arch(state)
+            hint = (f" The file looks like a {guess} state_dict: pass --arch {guess}."
+                    if guess and guess != args.arch else "")
+            raise ValueError(f"--weights {args.weights} does not fit --arch {args.arch}: "
+                             f"{problems}.{hint}")
+        model.load_state_dict(state)
+        if classes != num_classes:
+            _new_head(model, num_classes)
+        return model, f"{args.weights}", classes != num_classes
+
+
+# --------------------------------------------------------------------------- data
+
+
+def seeded_subset(dataset, n: int | None, seed: int = 0):
+    """A seeded random subset of ``n`` items (in their original order), or ``dataset``."""
+    if n is None or n >= len(dataset):
+        return dataset
+    gen = torch.Generator().manual_seed(seed)
+    keep = torch.sort(torch.randperm(len(dataset), generator=gen)[:n]).values.tolist()
+    return Subset(dataset, keep)
+
+
+def load_data(args: argparse.Namespace):
+    from neuro_de.data import load_splits
+
+    splits = load_splits("imagefolder", heldout_fraction=args.heldout_fraction, seed=0,
+                         root=args.data_root, image_size=args.image_size,
+                         resize_size=args.resize_size)
+    return splits._replace(train=seeded_subset(splits.train, args.train_limit),
+                           test=seeded_subset(splits.test, args.val_limit))
+
+
+def loader(args: argparse.Namespace, dataset) -> DataLoader:
+    return DataLoader(dataset, batch_size=args.eval_batch_size, shuffle=False,
+                      num_workers=args.workers,
+                      pin_memory=torch.device(args.device).type == "cuda")
+
+
+# --------------------------------------------------------------------------- one seed
+
+
+class Seed:
+    """One seed: its first population, the problems over it, and its evolution runs."""
+
+    def __init__(self, args, seed: int, start: nn.Module, splits, guard: SignalGuard,
+                 meta: dict):
+        self.args, self.seed, self.start, self.splits, self.guard = args, seed, start, splits, guard
+        self.progress = not args.no_progress
+        self.meta = {**meta, "seed": seed}
+        self.heldout = loader(args, splits.heldout)
+        self.val = loader(args, splits.test)
+
+    def checkpoint(self, name: str) -> str | None:
+        if self.args.checkpoint_dir is None:
+            return None
+        return os.path.join(self.args.checkpoint_dir, f"seed{self.seed}", f"{name}.pt")
+
+    def finetune(self) -> tuple[torch.Tensor, nn.Module]:
+        """The last ``popsize`` SGD snapshots ``(popsize, d)`` (CPU) and the fine-tuned
+        network; saved once with --checkpoint-dir and loaded on --resume."""
+        from neuro_de.population import train_snapshots
+
+        a = self.args
+        path = self.checkpoint("population")
+        meta = {**self.meta, "finetune_epochs": a.finetune_epochs, "finetune_lr": a.finetune_lr,
+                "finetune_batch_size": a.finetune_batch_size,
+                "freeze_excluded": a.freeze_excluded, "train_size": len(self.splits.train)}
+        if a.resume and path is not None and os.path.exists(path):
+            state = load_checkpoint(path, expect=meta)
+            model = copy.deepcopy(self.start)
+            model.load_state_dict(state["model_state"])
+            return state["vectors"], model.to(a.device).eval()
+        snaps = train_snapshots(
+            self.start, self.splits.train, epochs=a.finetune_epochs, keep_last=a.popsize,
+            optimizer="sgd", lr=a.finetune_lr, momentum=a.finetune_momentum,
+            weight_decay=a.finetune_weight_decay, batch_size=a.finetune_batch_size,
+            seed=self.seed, device=a.device, progress=self.progress,
+            exclude=a.exclude or None, freeze_excluded=a.freeze_excluded,
+            num_workers=a.workers,
+        )
+        if path is not None:
+            save_checkpoint(
+                {"vectors": snaps.vectors.cpu(),
+                 "model_state": {k: v.cpu() for k, v in snaps.model.state_dict().items()},
+                 "loss_history": list(snaps.loss_history)},
+                path, meta=meta,
+            )
+        return snaps.vectors, snaps.model
+
+    def problem(self, parent: nn.Module) -> SupervisedNetProblem:
+        """A fresh problem over ``parent``; every fresh problem of a seed sees the same
+        fitness mini-batch stream, so the methods are compared on the same data."""
+        a = self.args
+        return SupervisedNetProblem(
+            parent, self.splits.train, batch_size=a.batch_size,
+            generations_per_batch=a.generations_per_batch, exclude=a.exclude or None,
+            bn=a.bn, device=a.device, seed=self.seed, autocast_dtype=AUTOCAST[a.autocast],
+            num_workers=a.workers,
+        )
+
+    def topk(self, problem: SupervisedNetProblem) -> tuple[int, int]:
+        return (1, min(5, problem.num_classes))
+
+    def evaluate(self, problem: SupervisedNetProblem, module: nn.Module) -> dict:
+        """Validation top-1/top-5 (percent) and loss of a network."""
+        metrics = problem.evaluate_vector(None, self.val, topk=self.topk(problem), module=module)
+        k5 = self.topk(problem)[1]
+        return {"top1": 100 * metrics["top1"], "top5": 100 * metrics[f"top{k5}"],
+                "val_loss": metrics["loss"]}
+
+    def network(self, problem: SupervisedNetProblem, vector: torch.Tensor) -> nn.Module:
+        """The network of a genome, BatchNorm recalibrated when --bn-recalibrate asks."""
+        n = self.args.bn_recalibrate
+        if n:
+            return problem.recalibrate_bn(vector, self.splits.train, num_batches=n,
+                                          batch_size=self.args.batch_size, seed=self.seed)
+        return problem.to_module(vector)
+
+    def select(self, problem: SupervisedNetProblem, values: torch.Tensor) -> tuple[int, nn.Module]:
+        """The individual with the lowest held-out loss, and its network."""
+        losses = []
+        for i in range(values.shape[0]):
+            net = self.network(problem, values[i])
+            losses.append(problem.evaluate_vector(None, self.heldout, topk=(1,),
+                                                  module=net)["loss"])
+        best = int(torch.tensor(losses).argmin())
+        return best, self.network(problem, values[best])
+
+    def searcher(self, method: str, problem, init):
+        a = self.args
+        if method == "DE":
+            return DE(problem, init_population=init, strategy="rand/1", F=a.de_F, CR=a.de_CR)
+        return SAShadeTriEnsin(problem, init_population=init, F_range=tuple(a.F_range),
+                               CR_range=tuple(a.CR_range), sin_horizon=a.generations_per_batch)
+
+    def evolve(self, method: str, problem: SupervisedNetProblem, init: torch.Tensor):
+        """Evolve from ``init``, pick the winner on held-out data, export it; return its
+        results row and the logger frame."""
+        a = self.args
+        searcher = self.searcher(method, problem, init.to(a.device))
+        t0 = time.perf_counter()
+        frame = evolve(
+            searcher, a.generations, progress=self.progress,
+            desc=f"seed {self.seed} {method}", loggers=extra_loggers(a),
+            checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
+            resume=a.resume,
+            meta={**self.meta, "method": method, "genome": problem.solution_length,
+                  "batch_size": a.batch_size, "generations_per_batch": a.generations_per_batch},
+            guard=self.guard,
+        )
+        seconds = time.perf_counter() - t0
+        winner, net = self.select(problem, searcher.population.values)
+        row = {"method": method, "seed": self.seed, **self.evaluate(problem, net),
+               "winner": winner, "seconds": seconds}
+        export_network(
+            net, os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
+            provenance={**self.meta, "method": method, "generations": a.generations,
+                        "winner_index": winner, "selected_on": "held-out loss",
+                        "bn_recalibrate_batches": a.bn_recalibrate,
+                        "val_top1": row["top1"], "val_top5": row["top5"]},
+        )
+        return row, frame
+
+
+def run_seed(run: Seed, start_name: str, start_metrics: dict | None):
+    """Rows and logger frames of one seed; ``start_metrics`` caches the pretrained
+    network's validation numbers across seeds."""
+    a = run.args
+    if a.population == "noise" and a.noise_std is not None:
+        vectors, finetuned = None, None
+    else:
+        vectors, finetuned = run.finetune()
+    if a.population == "finetune":
+        parent, init = finetuned, vectors
+    else:
+        from neuro_de.population import noise_population
+
+        parent = run.start.to(a.device)
+        center = ParameterView(parent, exclude=a.exclude or None).to_vector(parent).cpu()
+        if a.noise_std is not None:
+            noise = noise_population(center, a.popsize, std=a.noise_std, generator=run.seed)
+        else:  # Table S9: the fine-tuned population's own spread around the pretrained net
+            noise = noise_population(center, a.popsize, reference=vectors, generator=run.seed)
+        init = noise.vectors
+    problem = run.problem(parent)
+    if start_metrics is None:
+        start_metrics = run.evaluate(problem, run.start.to(a.device).eval())
+    rows = [{"method": start_name, "seed": run.seed, **start_metrics}]
+    if finetuned is not None:
+        rows.append({"method": "fine-tuned", "seed": run.seed,
+                     **run.evaluate(problem, finetuned.eval())})
+    logs = {}
+    for i, method in enumerate(a.methods):
+        row, logs[method] = run.evolve(method, problem if i == 0 else run.problem(parent), init)
+        rows.append(row)
+    if a.plots:
+        from neuro_de.dynamics import plot_all
+
+        plot_dir = os.path.join(a.out, "plots")
+        for method, frame in logs.items():
+            plot_all(frame, plot_dir, prefix=f"{method}_seed{run.seed}_")
+        if len(logs) > 1:
+            plot_all(logs, plot_dir, prefix=f"all_seed{run.seed}_")
+    return rows, logs, start_metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    classes = check_data_root(args, parser)
+    try:
+        start, source, new_head = build_start_model(args, len(classes))
+    except ValueError as err:
+        parser.error(str(err))
+    if new_head:
+        if args.population == "noise":
+            parser.error(f"the weights ({source}) have another number of classes than the "
+                         f"{len(classes)} class folders, so the fc layer is new and untrained; "
+                         "--population noise centres on that network: fine-tune "
+                         "(--population finetune) or give weights for these classes")
+        print(f"note: the weights ({source}) have another number of classes than the "
+              f"{len(classes)} class folders: a new fc layer is trained by the fine-tuning",
+              file=sys.stderr)
+    try:
+        ParameterView(start, exclude=args.exclude or None)
+    except ValueError as err:
+        parser.error(f"--exclude {' '.join(args.exclude)}: {err}")
+
+    logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    splits = load_data(args)
+    if args.batch_size > len(splits.train):
+        parser.error(f"--batch-size ({args.batch_size}) exceeds the {len(splits.train)} "
+                     "training images left after the held-out split")
+    os.makedirs(args.out, exist_ok=True)
+    meta = {"recipe": RECIPE, "arch": args.arch, "weights": source,
+            "exclude": ",".join(args.exclude), "bn": args.bn, "image_size": args.image_size,
+            "num_classes": len(classes), "population": args.population,
+            "noise_std": args.noise_std, "popsize": args.popsize}
+    start_name = "random-init" if args.random_init else "pretrained"
+    rows: list[dict] = []
+    start_metrics = None
+    with SignalGuard() as guard:
+        for seed in range(args.seeds):
+            run = Seed(args, seed, start, splits, guard, meta)
+            try:
+                seed_rows, logs, start_metrics = run_seed(run, start_name, start_metrics)
+            except RunInterrupted as stop:
+                print(stop, file=sys.stderr, flush=True)
+                return 128 + stop.signum
+            rows += seed_rows
+            for method, frame in logs.items():
+                frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
+            line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
+            print(f"seed {seed}: val top-1 {line}", flush=True)
+
+    given = list(argv) if argv is not None else sys.argv[1:]
+    command = f"python recipes/{RECIPE}.py " + " ".join(shlex.quote(a) for a in given)
+    baseline = "fine-tuned" if args.population == "finetune" else start_name
+    top5 = "top-5" if len(classes) >= 5 else f"top-{len(classes)} (fewer than 5 classes)"
+    population = (
+        f"the last {args.popsize} of {args.finetune_epochs} SGD fine-tuning epochs "
+        f"(lr {args.finetune_lr}, batch {args.finetune_batch_size})"
+        if args.population == "finetune" else
+        f"the {start_name} network plus Gaussian noise of std "
+        + (f"{args.noise_std}" if args.noise_std is not None else
+           f"the per-coordinate std of the last {args.popsize} of {args.finetune_epochs} SGD "
+           "fine-tuning epochs (Table S9)")
+    )
+    text = write_results(
+        rows, args.out, title=f"{args.arch} ({source}) on {args.data_root}: evolved vs parent",
+        command=command.strip(), baseline=baseline,
+        notes=(f"Population: {population}. {', '.join(args.methods)}: {args.generations} "
+               f"generations, fitness batch {args.batch_size} x {args.generations_per_batch} "
+               f"generations, popsize {args.popsize}, excluded from the genome: "
+               f"{', '.join(args.exclude) or 'nothing'}, BatchNorm '{args.bn}'"
+               + (f", winners' BatchNorm recalibrated on {args.bn_recalibrate} batches"
+                  if args.bn_recalibrate else "")
+               + f". Winners chosen on a held-out {args.heldout_fraction:g} of the training "
+               f"images; top1/top5 ({top5}) in % on val/"
+               + (f" (a seeded subset of {len(splits.test)} images)" if args.val_limit else "")
+               + "; val/ is used only for the reported numbers."),
+    )
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
