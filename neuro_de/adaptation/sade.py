@@ -58,11 +58,14 @@ class StrategyLearner:
         self.probabilities = torch.full(
             (num_strategies,), 1.0 / num_strategies, dtype=torch.float64, device=device
         )
-        self.successes = torch.zeros(
-            (learning_period, num_strategies), dtype=torch.int64, device=device
+        # window[g, 0] failures, window[g, 1] successes per strategy; two views name them
+        self._window = torch.zeros(
+            (learning_period, 2, num_strategies), dtype=torch.int64, device=device
         )
-        self.failures = torch.zeros_like(self.successes)
+        self.failures = self._window[:, 0]
+        self.successes = self._window[:, 1]
         self.generations = 0
+        self._pointers: torch.Tensor | None = None  # SUS pointer offsets 0..n-1, cached
 
     def sample(self, n: int, *, generator=None) -> torch.Tensor:
         """Assign a strategy id to each of ``n`` individuals, by the current probabilities."""
@@ -72,7 +75,9 @@ class StrategyLearner:
         # Stochastic universal sampling: n equally spaced pointers, one random offset; the
         # assignments are then permuted so that no individual is tied to a strategy.
         offset = torch.rand((), generator=generator, device=p.device, dtype=p.dtype)
-        pointers = (offset + torch.arange(n, device=p.device, dtype=p.dtype)) / n
+        if self._pointers is None or self._pointers.shape[0] != n:
+            self._pointers = torch.arange(n, device=p.device, dtype=p.dtype)
+        pointers = (offset + self._pointers) / n
         ids = torch.searchsorted(torch.cumsum(p, 0), pointers, right=True)
         ids = ids.clamp_(max=self.num_strategies - 1)
         perm = torch.randperm(n, generator=generator, device=p.device)
@@ -82,16 +87,14 @@ class StrategyLearner:
         """Count one generation's successes/failures per strategy; update the probabilities."""
         k = self.num_strategies
         row = self.generations % self.learning_period
-        counts = torch.zeros((2, k), dtype=torch.int64, device=strategy_ids.device)
-        counts.index_put_(
-            (success.to(torch.int64), strategy_ids), torch.ones_like(strategy_ids), accumulate=True
-        )  # row 0: failures, row 1: successes; no host sync
-        self.failures[row] = counts[0]
-        self.successes[row] = counts[1]
+        # bin s * K + id: the first K bins count failures, the next K successes; no host sync
+        codes = torch.add(strategy_ids, success.to(torch.int64), alpha=k)
+        self._window[row] = torch.bincount(codes, minlength=2 * k).view(2, k)
         self.generations += 1
         if self.adapt and self.generations >= self.learning_period:
-            ns = self.successes.sum(0).to(torch.float64)
-            total = ns + self.failures.sum(0).to(torch.float64)
+            sums = self._window.sum(0)  # integer counts: exact in any order
+            ns = sums[1].to(torch.float64)
+            total = ns + sums[0].to(torch.float64)
             rate = torch.where(total > 0, ns / torch.where(total > 0, total, 1.0), 0.0)
             s = rate + self.epsilon
             self.probabilities = s / s.sum()
@@ -153,12 +156,19 @@ class MedianCRMemory:
         self.generations += 1
         if self.generations >= self.learning_period:
             k = self.means.shape[0]
-            per_k = torch.where(
-                self.ids.reshape(1, -1) == torch.arange(k, device=self.ids.device)[:, None],
-                self.values.reshape(1, -1),
-                torch.full((1,), float("nan"), device=self.values.device, dtype=self.values.dtype),
+            # Only the window's successes matter (the rest are NaN, which nanquantile skips):
+            # gather them first, so the sort runs over a few columns, not LP * N.
+            flat_ids = self.ids.reshape(-1)
+            hits = (flat_ids >= 0).nonzero().squeeze(1)
+            if hits.shape[0] == 0:  # no success in the window: every CRm_k stays
+                return
+            ids = flat_ids.index_select(0, hits)
+            per_k = torch.full(
+                (k, hits.shape[0]), float("nan"), device=self.values.device, dtype=torch.float64
             )
-            med = torch.nanquantile(per_k.to(torch.float64), 0.5, dim=1).to(self.means.dtype)
+            columns = torch.arange(hits.shape[0], device=hits.device)
+            per_k[ids, columns] = self.values.reshape(-1).index_select(0, hits).to(torch.float64)
+            med = torch.nanquantile(per_k, 0.5, dim=1).to(self.means.dtype)
             self.means = torch.where(torch.isnan(med), self.means, med)
 
     def state_dict(self) -> dict:

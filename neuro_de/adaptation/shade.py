@@ -89,6 +89,17 @@ class SuccessHistoryMemory:
         self._lehmer = torch.tensor(
             [k == "lehmer" for k in self.means], dtype=torch.bool, device=device
         )
+        # columns of the per-strategy sums [count, sum w, sum w v_p, sum w v_p^2] that form
+        # each parameter's numerator and denominator (Lehmer: w v^2 / w v; mean: w v / w)
+        p = len(self.names)
+        lehmer = [k == "lehmer" for k in self.means]
+        self._num_cols = torch.tensor(
+            [2 + p + i if leh else 2 + i for i, leh in enumerate(lehmer)], device=device
+        )
+        self._den_cols = torch.tensor(
+            [2 + i if leh else 1 for i, leh in enumerate(lehmer)], device=device
+        )
+        self._rows = torch.arange(num_strategies, device=device)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         """The ``(num_strategies, H)`` memory of parameter ``name`` (a view)."""
@@ -101,6 +112,12 @@ class SuccessHistoryMemory:
     def locations(self, name: str, strategy_ids: torch.Tensor, slots: torch.Tensor):
         """The cells :math:`M_{k_i, r_i}` of parameter ``name`` for each individual."""
         return self[name][strategy_ids, slots]
+
+    def locations_of(self, names, strategy_ids: torch.Tensor, slots: torch.Tensor):
+        """:meth:`locations` of several parameters with one gather (a tuple of tensors)."""
+        flat = self.values.view(self.values.shape[0], -1)  # (P, K * H)
+        cells = flat.index_select(1, strategy_ids * self.size + slots)
+        return tuple(cells[self.names.index(name)] for name in names)
 
     def update(
         self,
@@ -122,21 +139,20 @@ class SuccessHistoryMemory:
         v = torch.stack([values[n] for n in self.names], dim=1).to(torch.float64)  # (s, P)
         w = improvements.to(torch.float64).unsqueeze(1)
         # columns: count, sum w, sum w v_p, sum w v_p^2  -> one index_add for everything
-        cols = torch.cat([torch.ones_like(w), w, w * v, w * v * v], dim=1)
+        wv = w * v
+        cols = torch.cat([torch.ones_like(w), w, wv, wv * v], dim=1)
         sums = torch.zeros((k, cols.shape[1]), dtype=torch.float64, device=v.device)
         sums.index_add_(0, strategy_ids, cols)
-        p = v.shape[1]
-        count, wsum = sums[:, 0], sums[:, 1:2]
-        wv, wv2 = sums[:, 2 : 2 + p], sums[:, 2 + p :]
-        num = torch.where(self._lehmer, wv2, wv)
-        den = torch.where(self._lehmer, wv, wsum)
-        means = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0)
-        has = count > 0
-        rows = torch.arange(k, device=v.device)
-        current = self.values[:, rows, self.position]  # (P, K)
-        self.values[:, rows, self.position] = torch.where(
-            has, means.T.to(self.values.dtype), current
-        )
+        num = sums.index_select(1, self._num_cols)  # (K, P)
+        den = sums.index_select(1, self._den_cols)
+        positive = den > 0
+        means = torch.where(positive, num / torch.where(positive, den, 1.0), 0.0)
+        has = sums[:, 0] > 0
+        # the cells (k, position_k) of every parameter, through a flat (P, K*H) view
+        flat = self.values.view(self.values.shape[0], -1)
+        cells = self._rows * self.size + self.position
+        current = flat.index_select(1, cells)  # (P, K)
+        flat.index_copy_(1, cells, torch.where(has, means.T.to(self.values.dtype), current))
         self.position = torch.where(has, (self.position + 1) % self.size, self.position)
         return has
 
@@ -161,6 +177,7 @@ class Archive:
         self.capacity = int(capacity)
         self.data = torch.empty((self.capacity, dim), device=device, dtype=dtype)
         self.count = 0
+        self._positions = torch.arange(self.capacity, device=self.data.device)
 
     @property
     def members(self) -> torch.Tensor:
@@ -176,12 +193,22 @@ class Archive:
             self.data[self.count : self.count + k] = rows
             self.count += k
             return
-        total = self.count + k
-        keep = torch.randperm(total, generator=generator, device=self.data.device)
+        old = self.count
+        keep = torch.randperm(old + k, generator=generator, device=self.data.device)
         keep = keep[: self.capacity]
         keep, _ = torch.sort(keep)
-        pool = torch.cat([self.members, rows], dim=0)
-        self.data.copy_(pool.index_select(0, keep))
+        # The archive becomes (members ++ rows)[keep]. As keep is sorted and keep[j] >= j,
+        # the members kept in place form a prefix; the other kept members move forward (read
+        # before written) and the kept new rows follow: no (count + k, d) temporary.
+        positions = self._positions
+        from_old = keep < old
+        n_old, stay = torch.stack(
+            [from_old.sum(), (from_old & (keep == positions)).sum()]
+        ).tolist()
+        if stay < n_old:
+            self.data[stay:n_old] = self.data.index_select(0, keep[stay:n_old])
+        if n_old < self.capacity:
+            self.data[n_old:] = rows.index_select(0, keep[n_old:] - old)
         self.count = self.capacity
 
     def state_dict(self) -> dict:

@@ -181,7 +181,9 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
 
     def utility(self, batch: SolutionBatch) -> torch.Tensor:
         """Minimisation-oriented fitness of ``batch``; NaN maps to +inf."""
-        f = batch.access_evals(0).to(torch.float64) * self._sign
+        f = batch.access_evals(0).to(torch.float64)
+        if self._sign != 1.0:
+            f = f * self._sign
         return torch.nan_to_num(f, nan=float("inf"))
 
     # ------------------------------------------------------------------ the step
@@ -216,7 +218,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         raise NotImplementedError
 
     def _count_nonfinite(self, batch: SolutionBatch) -> torch.Tensor:
-        nonfinite = ~torch.isfinite(batch.evals[:, 0])
+        nonfinite = ~torch.isfinite(batch.access_evals(0))  # not the read-only `evals`
         count = int(nonfinite.sum())
         self._nonfinite_total += count
         self._stats["nonfinite_trials"] = float(count)

@@ -83,6 +83,18 @@ def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tu
     return lo, hi
 
 
+def _plain(bound):
+    """A bound as a Python float when all its entries are equal (scalar clamps and checks
+    are cheaper), else as a plain tensor (not EvoTorch's read-only subclass, which routes
+    every operation through ``__torch_function__``); None stays None."""
+    if bound is None or not isinstance(bound, torch.Tensor):
+        return bound
+    bound = bound.as_subclass(torch.Tensor)
+    if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
+        return float(bound.reshape(-1)[0])
+    return bound
+
+
 class DEEngine(PopulationAlgorithm):
     """Configurable DE engine; use the public classes (:class:`DE`, :class:`SaDE`,
     :class:`SHADE`, :class:`SAShadeTriEnsin`), which fix its options to each paper."""
@@ -236,6 +248,14 @@ class DEEngine(PopulationAlgorithm):
             raise ValueError(f"`p_best` range must satisfy 0 < min <= max <= 1, got {p_best}.")
 
         self._trials = SolutionBatch(problem, self._popsize, empty=True)
+        # per-generation constants, made once: plain-tensor bounds (EvoTorch's read-only
+        # tensors route every op through __torch_function__), row indices, strategy needs
+        self._lb = _plain(problem.lower_bounds)
+        self._ub = _plain(problem.upper_bounds)
+        self._rows = torch.arange(self._popsize, device=device)
+        self._self_exclude = self._rows[:, None]
+        self._needs_best = any("best" in s.needs for s in strategies)
+        self._all_crossover = all(s.crossover for s in strategies)
 
     # ------------------------------------------------------------------ draws
     @property
@@ -288,14 +308,9 @@ class DEEngine(PopulationAlgorithm):
         else:
             slots = self._memory.sample_slots(n, generator=gen)
             draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
-            F = draw(
-                self._memory.locations("F", ids, slots), self._F_scale, low=lo_f, high=hi_f,
-                generator=gen,
-            )
-            CR = normal_clipped(
-                self._memory.locations("CR", ids, slots), self._CR_scale, low=lo_c, high=hi_c,
-                generator=gen,
-            )
+            loc_F, loc_CR = self._memory.locations_of(("F", "CR"), ids, slots)
+            F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
+            CR = normal_clipped(loc_CR, self._CR_scale, low=lo_c, high=hi_c, generator=gen)
         if phase:
             horizon = self._sin["horizon"]
             g = self._generation_index % horizon + 1
@@ -330,11 +345,12 @@ class DEEngine(PopulationAlgorithm):
     def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
         parents = self._population.access_values(keep_evals=True)
         trials = self._trials.access_values()
-        best_index = torch.argmin(utility)
+        best_index = torch.argmin(utility) if self._needs_best else None
         archive = self._archive.members if self._archive is not None else None
         n_pop = self._popsize
-        if len(self._strategies) == 1:
-            groups = [torch.arange(n_pop, device=self._device)]
+        single = len(self._strategies) == 1
+        if single:
+            groups = [self._rows]
         else:  # one sort and one host sync for all strategies
             order = torch.argsort(ids, stable=True)
             counts = torch.bincount(ids, minlength=len(self._strategies)).tolist()
@@ -345,16 +361,18 @@ class DEEngine(PopulationAlgorithm):
             s.num_random - (1 if "archive" in s.needs else 0) for s in self._strategies
         )
         r_all = sample_distinct(
-            n_pop, n_pop, n_plain, exclude=torch.arange(n_pop, device=self._device)[:, None],
-            generator=self._gen, device=self._device,
+            n_pop, n_pop, n_plain, exclude=self._self_exclude, generator=self._gen,
+            device=self._device,
         )
+        source = trials  # what the crossover reads as mutants
         for strategy, rows in zip(self._strategies, groups, strict=True):
             n = rows.shape[0]
             if n == 0:
                 continue
             uses_archive = "archive" in strategy.needs
+            r_rows = r_all if single else r_all.index_select(0, rows)
             if uses_archive:
-                r = r_all[rows, : strategy.num_random - 1]
+                r = r_rows[:, : strategy.num_random - 1]
                 pool = n_pop + (archive.shape[0] if archive is not None else 0)
                 last = sample_distinct(
                     n, pool, 1, exclude=torch.cat([rows[:, None], r], dim=1),
@@ -362,12 +380,12 @@ class DEEngine(PopulationAlgorithm):
                 )
                 r = torch.cat([r, last], dim=1)
             else:
-                r = r_all[rows, : strategy.num_random]
+                r = r_rows[:, : strategy.num_random]
             ctx = MutationContext(
                 population=parents,
                 fitness=utility,
                 rows=rows,
-                F=F[rows].unsqueeze(1),
+                F=F.index_select(0, rows).unsqueeze(1),
                 r=r,
                 best_index=best_index if "best" in strategy.needs else None,
                 pbest=self._p_best_indices(utility, n) if "pbest" in strategy.needs else None,
@@ -379,17 +397,20 @@ class DEEngine(PopulationAlgorithm):
                 archive=archive if uses_archive else None,
             )
             mutants = strategy(ctx)
-            if n == n_pop and len(self._strategies) == 1:
+            if single and mutants.shape == trials.shape and mutants.dtype == trials.dtype:
+                source = mutants  # the crossover reads the mutants where they are: no copy
+            elif single:
                 trials.copy_(mutants)
             else:
                 trials.index_copy_(0, rows, mutants)
             del mutants
-        cr_eff = torch.where(self._crossover_flags[ids], CR, torch.ones_like(CR))
-        binomial_crossover(parents, trials, cr_eff, generator=self._gen, out=trials)
-        repair_bounds(
-            trials, parents, self.problem.lower_bounds, self.problem.upper_bounds,
-            method=self._bounds_handling,
-        )
+        if self._all_crossover:
+            cr_eff = CR
+        else:
+            cr_eff = torch.where(self._crossover_flags[ids], CR, torch.ones_like(CR))
+        binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
+        del source
+        repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
         return trials
 
     @torch.no_grad()
@@ -404,34 +425,50 @@ class DEEngine(PopulationAlgorithm):
         nonfinite = self._count_nonfinite(self._trials)
 
         f_trial = self.utility(self._trials)
-        replace = (f_trial <= utility) & ~nonfinite
-        success = (f_trial < utility) & ~nonfinite
+        finite = ~nonfinite
+        replace = (f_trial <= utility) & finite
+        success = (f_trial < utility) & finite
         improvement = (utility - f_trial).abs()
+        # the successful individuals, once (one host sync); every later selection by
+        # `success` is an index_select with it
+        s_idx = success.nonzero().squeeze(1)
+        n_success = s_idx.shape[0]
 
-        if self._archive is not None and bool(success.any()):
-            beaten = self._population.access_values(keep_evals=True)[success]
-            self._archive.add(beaten, generator=self._gen)
         values = self._population.access_values(keep_evals=True)
+        if self._archive is not None and n_success > 0:
+            self._archive.add(values.index_select(0, s_idx), generator=self._gen)
         trial_values = self._trials.access_values(keep_evals=True)
-        torch.where(replace[:, None], trial_values, values, out=values)
         evals = self._population.access_evals()
-        torch.where(replace[:, None], self._trials.access_evals(), evals, out=evals)
+        trial_evals = self._trials.access_evals()
+        if self._device.type == "cpu":  # copy only the replaced rows
+            r_idx = replace.nonzero().squeeze(1)
+            values.index_copy_(0, r_idx, trial_values.index_select(0, r_idx))
+            evals.index_copy_(0, r_idx, trial_evals.index_select(0, r_idx))
+        else:  # no host sync on accelerators
+            torch.where(replace[:, None], trial_values, values, out=values)
+            torch.where(replace[:, None], trial_evals, evals, out=evals)
 
-        self._adapt(ids, F, CR, freqs, phase, success, improvement)
+        self._adapt(ids, F, CR, freqs, phase, success, improvement, s_idx)
         self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)
 
-    def _adapt(self, ids, F, CR, freqs, phase, success, improvement) -> None:
+    def _adapt(self, ids, F, CR, freqs, phase, success, improvement, s_idx=None) -> None:
         if self._learner is not None:
             self._learner.record(ids, success)
         if self._cr_memory is not None:
             self._cr_memory.record(ids, CR, success)
-        s_ids, s_imp = ids[success], improvement[success]
+        if s_idx is None:
+            s_idx = success.nonzero().squeeze(1)
+        if s_idx.shape[0] == 0:  # no success: the memories keep their values and positions
+            return
+        s_ids, s_imp = ids.index_select(0, s_idx), improvement.index_select(0, s_idx)
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)
-            self._memory.update(s_ids, {"F": F[success], "CR": CR[success]}, s_imp)
+            self._memory.update(
+                s_ids, {"F": F.index_select(0, s_idx), "CR": CR.index_select(0, s_idx)}, s_imp
+            )
         if phase == 2 and self._memory_freq is not None:
-            self._memory_freq.update(s_ids, {"freq": freqs[success]}, s_imp)
+            self._memory_freq.update(s_ids, {"freq": freqs.index_select(0, s_idx)}, s_imp)
 
     def _generation_stats(self, ids, F, CR, success, phase) -> dict:
         st: dict = {}

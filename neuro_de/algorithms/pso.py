@@ -13,6 +13,35 @@ __all__ = ["PSO"]
 TOPOLOGIES = ("global", "ring")
 
 
+def _plain_bound(bound):
+    """A hard bound as a Python float when uniform, else as a plain tensor (EvoTorch's
+    read-only tensors route every operation through ``__torch_function__``)."""
+    if bound is None or not isinstance(bound, torch.Tensor):
+        return bound
+    bound = bound.as_subclass(torch.Tensor)
+    if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
+        return float(bound.reshape(-1)[0])
+    return bound
+
+
+def _inside(x: torch.Tensor, lb, ub) -> bool:
+    """Whether every coordinate is inside ``[lb, ub]`` and not NaN, by reductions only (no
+    boolean masks): a NaN makes a minimum/maximum NaN and the answer False."""
+    if x.numel() == 0:
+        return True
+    if not isinstance(lb, torch.Tensor) and not isinstance(ub, torch.Tensor):
+        low, high = torch.aminmax(x)
+        ok = torch.ones((), dtype=torch.bool, device=x.device)
+        if lb is not None:
+            ok &= low >= lb
+        if ub is not None:
+            ok &= high <= ub
+        return bool(ok)
+    if lb is not None and not bool((x - lb).amin() >= 0):
+        return False
+    return ub is None or bool((ub - x).amin() >= 0)
+
+
 class PSO(PopulationAlgorithm):
     r"""Particle swarm optimisation with inertia weight or constriction.
 
@@ -119,6 +148,8 @@ class PSO(PopulationAlgorithm):
             self._velocity = torch.zeros((self._popsize, d), device=dev, dtype=dt)
         self._pbest = SolutionBatch(problem, self._popsize, empty=True)
         self._pbest_valid = False
+        self._lb = _plain_bound(lb)
+        self._ub = _plain_bound(ub)
 
     @property
     def velocity(self) -> torch.Tensor:
@@ -169,13 +200,18 @@ class PSO(PopulationAlgorithm):
         r2 = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         r1.mul_(pb - x).mul_(self._c1)
         r2.mul_(lbest - x).mul_(self._c2)
-        v.mul_(w).add_(r1).add_(r2).mul_(self._chi)
+        if w != 1.0:  # (v * 1.0 is v: skipped under constriction)
+            v.mul_(w)
+        v.add_(r1).add_(r2).mul_(self._chi)
         del r1, r2
         if self._vmax is not None:
             torch.clamp(v, -self._vmax, self._vmax, out=v)
         x.add_(v)
-        lb, ub = self.problem.lower_bounds, self.problem.upper_bounds
-        if lb is not None or ub is not None:
+        lb, ub = self._lb, self._ub
+        # clip positions leaving the bounds and zero those velocity components; when all are
+        # inside (and none is NaN) that is the identity, so it is skipped
+        bounded = lb is not None or ub is not None
+        if bounded and not (x.device.type == "cpu" and _inside(x, lb, ub)):
             clipped = x.clamp(min=lb, max=ub)
             v.mul_((clipped == x).to(v.dtype))
             x.copy_(clipped)
@@ -184,16 +220,27 @@ class PSO(PopulationAlgorithm):
         f_new = self.utility(self._population)
         better = (f_new <= f_best) & ~nonfinite
         pv = self._pbest.access_values(keep_evals=True)
-        torch.where(better[:, None], x, pv, out=pv)
         pe = self._pbest.access_evals()
-        torch.where(better[:, None], self._population.access_evals(), pe, out=pe)
-        st = self._stats
+        evals = self._population.access_evals()
+        if x.device.type == "cpu":  # copy only the improved personal bests
+            idx = better.nonzero().squeeze(1)
+            pv.index_copy_(0, idx, x.index_select(0, idx))
+            pe.index_copy_(0, idx, evals.index_select(0, idx))
+        else:  # no host sync on accelerators
+            torch.where(better[:, None], x, pv, out=pv)
+            torch.where(better[:, None], evals, pe, out=pe)
+        self._stats["inertia"] = w
+        # the other status items are computed only if a logger reads them
+        self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, better, nonfinite)
+
+    def _swarm_stats(self, x, v, f_new, f_best, better, nonfinite) -> dict:
+        st: dict = {}
         st["success_rate"] = ((f_new < f_best) & ~nonfinite).to(torch.float64).mean()
         best_now = torch.minimum(f_best, torch.where(better, f_new, f_best)).min()
         st["swarm_best_eval"] = best_now * self._sign
-        st["inertia"] = w
         st["mean_speed"] = v.norm(dim=1).mean()
         st["spread"] = (x - x.mean(dim=0, keepdim=True)).norm(dim=1).mean()
+        return st
 
     def _extra_state(self) -> dict:
         return {

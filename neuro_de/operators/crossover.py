@@ -44,6 +44,13 @@ def binomial_mask(
     if j_rand is None:
         j_rand = torch.randint(0, dim, (num_rows,), generator=generator, device=device)
     thresholds = crossover_thresholds(CR, num_rows, device=device)
+    return _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand, False)
+
+
+def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand, all_inside):
+    """The mask of :func:`binomial_mask` from precomputed thresholds. ``all_inside`` says
+    that every ``j_rand`` falls in this block of columns (one block covering all of them),
+    so the forced entries are simply set to 1."""
     count = num_rows * dim
     words = torch.randint(
         -(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64, generator=generator,
@@ -52,6 +59,8 @@ def binomial_mask(
     draws = words.view(torch.int16)[:count].view(num_rows, dim)
     mask = torch.empty((num_rows, dim), device=device, dtype=dtype)
     torch.lt(draws, thresholds, out=mask)
+    if all_inside:
+        return mask.scatter_(1, j_rand.unsqueeze(1), 1.0)
     local = (j_rand - col_start).unsqueeze(1)
     inside = (local >= 0) & (local < dim)
     index = local.clamp(0, dim - 1)
@@ -97,18 +106,13 @@ def binomial_crossover(
     if out is None:
         out = torch.empty_like(mutants)
     j_rand = torch.randint(0, d, (n,), generator=generator, device=parents.device)
+    thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, d, step):
         stop = min(d, start + step)
-        mask = binomial_mask(
-            n,
-            stop - start,
-            CR,
-            generator=generator,
-            device=parents.device,
-            dtype=parents.dtype,
-            col_start=start,
-            j_rand=j_rand,
+        mask = _mask(
+            n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
+            step >= d,
         )
         torch.lerp(parents[:, start:stop], mutants[:, start:stop], mask, out=out[:, start:stop])
     return out

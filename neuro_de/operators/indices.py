@@ -54,9 +54,16 @@ def sample_distinct(
         if exclude.ndim == 1:
             exclude = exclude.unsqueeze(1)
     device = exclude.device
+    e = exclude.shape[1]
+    # Every row has at least pool_size - e admissible values, so when that many are plenty
+    # the (host-syncing) count of the admissible values below is not needed.
+    if pool_size - e >= 4 * (k + 1):
+        # Rejection compares draws with the exclusions for equality only: out-of-pool and
+        # duplicate exclusions change nothing, so they need no clean-up.
+        return _sequential_rejection(num_rows, pool_size, k, exclude, generator, device)
     # De-duplicate exclusions per row and push out-of-pool values to a sentinel that never
     # triggers a step (the sentinel is >= any admissible value).
-    sentinel = pool_size + k + exclude.shape[1] + 1
+    sentinel = pool_size + k + e + 1
     excl = torch.where((exclude >= 0) & (exclude < pool_size), exclude, sentinel)
     excl, _ = torch.sort(excl, dim=1)
     if excl.shape[1] > 1:
@@ -81,17 +88,23 @@ def _sequential_rejection(num_rows, pool_size, k, excl, generator, device):
     exclusion or an earlier column, until it hits none: sequential sampling without
     replacement, exact. Used when the pool is large next to ``k`` + exclusions, so redraws are
     rare (the expected number of passes per column is below 4/3)."""
-    out = torch.empty((num_rows, k), dtype=torch.int64, device=device)
+    e = excl.shape[1]
+    # forbidden values of each row: the exclusions, then the columns drawn so far
+    forbidden = torch.empty((num_rows, e + k), dtype=torch.int64, device=device)
+    forbidden[:, :e] = excl
     for j in range(k):
         col = torch.randint(0, pool_size, (num_rows,), generator=generator, device=device)
-        forbidden = torch.cat([excl, out[:, :j]], dim=1)
-        bad = (col[:, None] == forbidden).any(dim=1)
-        while bool(bad.any()):
-            redraw = torch.randint(0, pool_size, (num_rows,), generator=generator, device=device)
-            col = torch.where(bad, redraw, col)
-            bad = (col[:, None] == forbidden).any(dim=1)
-        out[:, j] = col
-    return out
+        seen = forbidden[:, : e + j]
+        if seen.shape[1]:
+            bad = (col[:, None] == seen).any(dim=1)
+            while bool(bad.any()):
+                redraw = torch.randint(
+                    0, pool_size, (num_rows,), generator=generator, device=device
+                )
+                col = torch.where(bad, redraw, col)
+                bad = (col[:, None] == seen).any(dim=1)
+        forbidden[:, e + j] = col
+    return forbidden[:, e:].contiguous()
 
 
 def _stepping(num_rows, k, excl, available, generator, device):

@@ -90,10 +90,10 @@ class MutationContext:
         if self.archive is None or self.archive.shape[0] == 0:
             return self.population.index_select(0, idx)
         out = self.population.index_select(0, idx.clamp(max=n_pop - 1))
-        from_archive = idx >= n_pop
-        if bool(from_archive.any()):
-            rows = from_archive.nonzero().squeeze(1)
-            out[rows] = self.archive.index_select(0, idx[rows] - n_pop)
+        rows = (idx >= n_pop).nonzero().squeeze(1)  # the draws that fall in the archive
+        if rows.shape[0]:
+            members = self.archive.index_select(0, idx.index_select(0, rows) - n_pop)
+            out.index_copy_(0, rows, members)
         return out
 
     def target(self) -> torch.Tensor:

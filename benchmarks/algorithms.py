@@ -1,0 +1,235 @@
+"""Time one generation of every search algorithm on vectorised benchmark functions.
+
+For DE, SaDE, SHADE, SAShadeTriEnsin and PSO on shifted sphere and shifted Rastrigin
+(vectorised EvoTorch problems, CEC conventions: search range [-100, 100]^d, shift
+``o ~ U[-80, 80]^d`` from a fixed generator, Rastrigin on ``z = 5.12 (x - o) / 100``), each
+row gives the median over ``--seeds`` of:
+
+* **ms/gen**: wall time per generation, ``time.perf_counter`` around ``--generations`` calls
+  of ``searcher.step()`` after one warm-up generation (which also evaluates the initial
+  population); CUDA is synchronised before reading the clock;
+* **x floor**: ratio to the *bare vectorised evaluation* of the same function on a
+  ``(popsize, d)`` tensor, measured in the same run (``f(pop)``; nothing else);
+* **x DE**: ratio to DE's ms/gen on the same function;
+* **final best**: best fitness of the population (PSO: of the personal bests) after the run;
+* **goal met**: DE and PSO at most 1.7 ms/gen; SHADE, SaDE and SAShadeTriEnsin at most 1.5x
+  our DE (the targets for d = 1000, popsize 100, one CPU thread).
+
+Two floor rows are printed per function: ``f(pop)`` (the bare call) and
+``problem.evaluate`` (EvoTorch's evaluation of a fresh ``SolutionBatch`` of the same size:
+the part of every generation that no algorithm avoids; it is a lower bound, since EvoTorch
+also clones the best solution whenever it improves, which happens during a run but not when
+the same batch is re-evaluated). Reference lines give the targets,
+measured elsewhere on this machine with the same protocol (EvoX 1.4, eager mode).
+
+Examples::
+
+    python benchmarks/algorithms.py                       # d=1000, popsize 100, 200 gens
+    python benchmarks/algorithms.py --dim 10 --generations 1000
+    python benchmarks/algorithms.py --device cuda --threads 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evotorch import Problem, SolutionBatch  # noqa: E402
+
+from neuro_de.algorithms import DE, PSO, SHADE, SaDE, SAShadeTriEnsin  # noqa: E402
+
+ALGORITHMS: dict[str, Callable[..., object]] = {
+    "DE": lambda p, n: DE(p, popsize=n),  # rand/1/bin, F = 0.5, CR = 0.9
+    "SaDE": lambda p, n: SaDE(p, popsize=n),
+    "SHADE": lambda p, n: SHADE(p, popsize=n),
+    "SAShadeTriEnsin": lambda p, n: SAShadeTriEnsin(p, popsize=n),
+    "PSO": lambda p, n: PSO(p, popsize=n),  # constriction, global best
+}
+
+GOAL_MS = 1.7  # DE and PSO, ms per generation at d = 1000, popsize 100, one thread
+GOAL_RATIO = 1.5  # SHADE, SaDE, SAShadeTriEnsin: at most this multiple of our DE
+
+REFERENCE = [
+    "EvoX 1.4 (eager, same machine and protocol): DE ~1.7 ms/gen, PSO ~2.8 ms/gen, "
+    "SHADE and SaDE ~18-19 ms/gen",
+    "goals: DE and PSO <= 1.7 ms/gen; SHADE, SaDE, SAShadeTriEnsin <= 1.5x our DE",
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dim", type=int, default=1000, help="problem dimension d")
+    parser.add_argument("--popsize", type=int, default=100)
+    parser.add_argument("--generations", type=int, default=200, help="timed generations")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per row (median)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument(
+        "--algorithms", default=",".join(ALGORITHMS), help="comma-separated subset"
+    )
+    parser.add_argument("--functions", default="sphere,rastrigin", help="comma-separated subset")
+    parser.add_argument("--floor-repeats", type=int, default=200, help="timed f(pop) calls")
+    return parser.parse_args(argv)
+
+
+def shift_vector(dim: int, *, device, dtype) -> torch.Tensor:
+    """The optimum ``o ~ U[-80, 80]^d`` of the CEC suites, from a fixed generator."""
+    gen = torch.Generator().manual_seed(2013)
+    o = torch.rand(dim, generator=gen, dtype=torch.float64) * 160.0 - 80.0
+    return o.to(device=device, dtype=dtype)
+
+
+def make_function(name: str, shift: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name == "sphere":
+
+        def sphere(x: torch.Tensor) -> torch.Tensor:
+            z = x - shift
+            return (z * z).sum(dim=-1)
+
+        return sphere
+    if name == "rastrigin":
+        two_pi = 2.0 * math.pi
+
+        def rastrigin(x: torch.Tensor) -> torch.Tensor:
+            z = (x - shift) * 0.0512
+            return (z * z - 10.0 * torch.cos(two_pi * z)).sum(dim=-1) + 10.0 * x.shape[-1]
+
+        return rastrigin
+    raise ValueError(f"Unknown function {name!r}; use sphere or rastrigin.")
+
+
+def make_problem(fn, dim: int, seed: int, device, dtype) -> Problem:
+    return Problem(
+        "min",
+        fn,
+        solution_length=dim,
+        initial_bounds=(-100.0, 100.0),
+        bounds=(-100.0, 100.0),
+        vectorized=True,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_floor(fn, problem: Problem, popsize: int, repeats: int) -> tuple[float, float]:
+    """Median ms of ``fn(pop)`` on a (popsize, d) tensor, and of ``problem.evaluate``."""
+    device = torch.device(problem.device)
+    batch = problem.generate_batch(popsize)
+    pop = batch.values.clone()
+    bare, evaluate = [], []
+    with torch.no_grad():
+        for _ in range(5):  # warm-up
+            fn(pop)
+            problem.evaluate(batch)
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn(pop)
+            _sync(device)
+            bare.append(time.perf_counter() - t0)
+        for _ in range(repeats):
+            fresh = SolutionBatch(problem, popsize, empty=True)
+            fresh.access_values()[:] = pop
+            _sync(device)
+            t0 = time.perf_counter()
+            problem.evaluate(fresh)
+            _sync(device)
+            evaluate.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(bare), 1e3 * statistics.median(evaluate)
+
+
+def time_algorithm(make, fn, args, seed: int, device, dtype) -> tuple[float, float]:
+    """ms per generation (after one warm-up generation) and the final best fitness."""
+    problem = make_problem(fn, args.dim, seed, device, dtype)
+    searcher = make(problem, args.popsize)
+    searcher.step()  # warm-up: evaluates the initial population, allocates buffers
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.generations):
+        searcher.step()
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    kept = searcher.personal_best if isinstance(searcher, PSO) else searcher.population
+    best = float(kept.evals[:, 0].min())
+    return 1e3 * elapsed / args.generations, best
+
+
+def goal_met(name: str, ms: float, de_ms: float) -> str:
+    """Our targets: DE and PSO <= 1.7 ms/gen; the adaptive DEs within 1.5x of our DE."""
+    if name in ("DE", "PSO"):
+        return "yes" if ms <= GOAL_MS else "no"
+    if math.isnan(de_ms):
+        return ""
+    return "yes" if ms <= GOAL_RATIO * de_ms else "no"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.getLogger("evotorch").setLevel(logging.WARNING)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    names = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    unknown = [a for a in names if a not in ALGORITHMS]
+    if unknown:
+        raise SystemExit(f"Unknown algorithms {unknown}; choose from {list(ALGORITHMS)}.")
+    functions = [f.strip() for f in args.functions.split(",") if f.strip()]
+
+    print(
+        f"d={args.dim}, popsize={args.popsize}, {args.generations} timed generations after 1 "
+        f"warm-up, median of {args.seeds} seeds, device={device}, dtype={args.dtype}, "
+        f"threads={torch.get_num_threads()}, torch {torch.__version__}"
+    )
+    print()
+    print("| function | algorithm | ms/gen | x floor | x DE | final best | goal met |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for fname in functions:
+        fn = make_function(fname, shift_vector(args.dim, device=device, dtype=dtype))
+        floor_problem = make_problem(fn, args.dim, 0, device, dtype)
+        floor, evaluate = time_floor(fn, floor_problem, args.popsize, args.floor_repeats)
+        print(f"| {fname} | floor: f(pop) | {floor:.3f} | 1.00 | | | |")
+        print(
+            f"| {fname} | floor: problem.evaluate | {evaluate:.3f} | {evaluate / floor:.2f} "
+            f"| | | |"
+        )
+        results = {}
+        for name in names:
+            runs = [
+                time_algorithm(ALGORITHMS[name], fn, args, seed, device, dtype)
+                for seed in range(args.seeds)
+            ]
+            ms = statistics.median(r[0] for r in runs)
+            best = statistics.median(r[1] for r in runs)
+            results[name] = (ms, best)
+        de_ms = results["DE"][0] if "DE" in results else float("nan")
+        for name, (ms, best) in results.items():
+            print(
+                f"| {fname} | {name} | {ms:.3f} | {ms / floor:.2f} | {ms / de_ms:.2f} | "
+                f"{best:.4g} | {goal_met(name, ms, de_ms)} |"
+            )
+    print()
+    for line in REFERENCE:
+        print(f"reference: {line}")
+
+
+if __name__ == "__main__":
+    main()
