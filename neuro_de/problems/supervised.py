@@ -787,6 +787,19 @@ class SupervisedNetProblem(Problem):
         values[:] = center
         return values
 
+    # ---------------------------------------------------------------------------------
+    # EvoTorch Ray actors (num_actors >= 2); see also neuro_de.problems.distributed
+    # ---------------------------------------------------------------------------------
+    def seed(self, seed: int | None = None) -> None:
+        """Alias of EvoTorch's :meth:`manual_seed`, for EvoTorch's Ray actors.
+
+        EvoTorch 0.6.1's ``EvaluationActor.__init__`` calls ``problem.seed(...)`` on every
+        problem with its own generator (any ``seed=``), but ``Problem`` only defines
+        ``manual_seed``: without this alias ``num_actors >= 2`` with a seed fails at actor
+        start-up. (An actor's generator does not affect fitness, which is deterministic.)
+        """
+        self.manual_seed(seed)
+
     def __repr__(self) -> str:
         return (
             f"SupervisedNetProblem({type(self._model).__name__}, genome={self._view.numel}, "
