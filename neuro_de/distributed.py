@@ -144,6 +144,40 @@ def init_from_env(
     return world_info()
 
 
+def any_rank(flag: bool, group: Any = None) -> bool:
+    """Whether ``flag`` is true on any rank (one ``all_reduce`` of one integer).
+
+    Used to agree on stopping: a signal may reach the ranks in different generations, and
+    a rank that stopped alone would leave the others waiting in a collective. Without an
+    initialised process group it returns ``flag``.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return bool(flag)
+    device = torch.device("cuda") if dist.get_backend(group) == "nccl" else torch.device("cpu")
+    t = torch.tensor([int(bool(flag))], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
+    return bool(t.item())
+
+
+@torch.no_grad()
+def broadcast_from_main(tensors: list[torch.Tensor], group: Any = None) -> None:
+    """Overwrite ``tensors`` on every rank with rank 0's values (in place).
+
+    Used once per run, e.g. for the first population, so that every rank starts from the
+    same networks even where backpropagation is not bit-reproducible across processes.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    nccl = dist.get_backend(group) == "nccl"
+    for t in tensors:
+        if nccl and t.device.type != "cuda":
+            buf = t.cuda()
+            dist.broadcast(buf, src=0, group=group)
+            t.copy_(buf.cpu())
+        else:
+            dist.broadcast(t, src=0, group=group)
+
+
 @torch.no_grad()
 def assert_replicated(tensor: torch.Tensor, name: str = "tensor", group: Any = None) -> None:
     """Check that ``tensor`` is the same on every rank (a debugging aid).

@@ -23,8 +23,9 @@ from torch.utils.data import Subset
 
 from .checkpoint import RunInterrupted, SignalGuard, export_network
 from .data import dataset_info, load_splits
+from .distributed import broadcast_from_main, init_from_env, is_main_process
 from .models import build_model
-from .problems import SupervisedNetProblem
+from .problems import DistributedSupervisedNetProblem, SupervisedNetProblem
 from .reporting import write_results
 from .runner import evolve, pretrain_population, select_on_heldout
 
@@ -100,6 +101,9 @@ def add_common_arguments(
     p.add_argument("--log-every", type=int, default=0,
                    help="print every status item every N generations (EvoTorch StdOutLogger; "
                         "0: off)")
+    p.add_argument("--distributed", choices=["population", "batch"], default=None,
+                   help="under torchrun: replicated population, evaluation split over ranks "
+                        "by population or by mini-batch (docs/scaling.md)")
     p.add_argument("--mlflow", action="store_true",
                    help="also log status items to MLflow (needs `pip install mlflow`)")
     return p
@@ -179,7 +183,8 @@ class SeedRun:
 
     def __init__(self, args, seed: int, splits, info, guard: SignalGuard, *, recipe: str):
         self.args, self.seed, self.splits, self.info, self.guard = args, seed, splits, info, guard
-        self.progress = not args.no_progress
+        self.is_main = is_main_process()  # rank 0 of a replicated run writes; others compute
+        self.progress = not args.no_progress and self.is_main
         self.meta = {"recipe": recipe, "dataset": args.dataset, "model": args.model,
                      "seed": seed, "popsize": args.popsize, "epochs": args.epochs}
         self._snaps = None
@@ -203,8 +208,11 @@ class SeedRun:
                 self.fresh_model, self.splits.train, checkpoint=self.checkpoint("population"),
                 resume=a.resume, meta=self.meta, epochs=a.epochs, keep_last=a.popsize,
                 optimizer="adam", lr=a.lr, batch_size=a.train_batch_size, seed=self.seed,
-                device=a.device, progress=self.progress,
+                device=a.device, progress=self.progress, write_checkpoints=self.is_main,
             )
+            if a.distributed:  # every rank starts from rank 0's networks
+                broadcast_from_main([self._snaps.vectors,
+                                     *self._snaps.model.state_dict().values()])
         return self._snaps
 
     @property
@@ -216,11 +224,13 @@ class SeedRun:
         """A fresh problem over the trained network; every fresh problem of a seed sees the
         same mini-batch stream, so methods are compared on the same data."""
         a = self.args
-        return SupervisedNetProblem(
-            self.snapshots.model, self.splits.train,
-            batch_size=batch_size or a.batch_size,
-            generations_per_batch=a.generations_per_batch, device=a.device, seed=self.seed,
-        )
+        kwargs = {"batch_size": batch_size or a.batch_size,
+                  "generations_per_batch": a.generations_per_batch, "device": a.device,
+                  "seed": self.seed}
+        if a.distributed:
+            return DistributedSupervisedNetProblem(self.snapshots.model, self.splits.train,
+                                                   split=a.distributed, **kwargs)
+        return SupervisedNetProblem(self.snapshots.model, self.splits.train, **kwargs)
 
     def test_row(self, method: str, metrics: dict, **extra: Any) -> dict:
         """A results row: test top-1/top-5 in percent plus extra columns."""
@@ -254,13 +264,15 @@ class SeedRun:
             meta={**self.meta, "method": method, "genome": problem.solution_length,
                   "batch_size": batch_size or a.batch_size,
                   "generations_per_batch": a.generations_per_batch},
-            guard=self.guard,
+            guard=self.guard, write_checkpoints=self.is_main,
         )
         seconds = time.perf_counter() - t0
         values = searcher.population.values
         winner = select_on_heldout(problem, values, self.splits.heldout)
         test = problem.evaluate_vector(values[winner], self.splits.test)
         row = self.test_row(method, test, seconds=seconds)
+        if not self.is_main:
+            return row, frame
         export_network(
             problem.to_module(values[winner]),
             os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
@@ -290,8 +302,15 @@ def run_recipe(
     logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.distributed:
+        world = init_from_env()
+        if world.world_size == 1:
+            print("--distributed: no torchrun environment found; running as one process",
+                  file=sys.stderr)
+    main = is_main_process()
     splits, info = load_data(args)
-    os.makedirs(args.out, exist_ok=True)
+    if main:
+        os.makedirs(args.out, exist_ok=True)
     rows: list[dict] = []
     with SignalGuard() as guard:
         for seed in range(args.seeds):
@@ -299,13 +318,18 @@ def run_recipe(
             try:
                 seed_rows, logs = per_seed(run)
             except RunInterrupted as stop:
-                print(stop, file=sys.stderr, flush=True)
+                if main:
+                    print(stop, file=sys.stderr, flush=True)
                 return 128 + stop.signum
             rows += seed_rows
+            if not main:
+                continue
             for method, frame in logs.items():
                 frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
             line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
             print(f"seed {seed}: test top-1 {line}", flush=True)
+    if not main:
+        return 0
     given = list(argv) if argv is not None else sys.argv[1:]
     command = f"python recipes/{recipe}.py " + " ".join(shlex.quote(a) for a in given)
     text = write_results(rows, args.out, title=title, command=command.strip(),

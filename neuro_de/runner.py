@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from evotorch.algorithms.searchalgorithm import SearchAlgorithm
 from evotorch.logging import PandasLogger
 
 from .checkpoint import RunInterrupted, SignalGuard, load_checkpoint, save_checkpoint
+from .distributed import any_rank
 
 __all__ = ["RunLogger", "evolve", "pretrain_population", "select_on_heldout"]
 
@@ -46,6 +48,7 @@ def evolve(
     resume: bool = False,
     meta: Mapping[str, Any] | None = None,
     guard: SignalGuard | None = None,
+    write_checkpoints: bool = True,
 ) -> Any:
     """Run ``searcher`` to ``generations`` steps with a tqdm bar showing ``show`` items.
 
@@ -71,7 +74,10 @@ def evolve(
         meta: Facts saved with the checkpoint and required to match on resume (e.g. the
             model name, seed, algorithm and genome length).
         guard: A :class:`~neuro_de.checkpoint.SignalGuard` to poll; ``None`` installs one
-            for the run when ``checkpoint`` is given.
+            for the run when ``checkpoint`` is given. Under ``torch.distributed`` the ranks
+            agree on stopping (one all-reduce of one integer per generation).
+        write_checkpoints: Save checkpoints (``False`` on every rank but 0 of a replicated
+            run, which still *reads* ``checkpoint`` to resume).
 
     Returns:
         The ``pandas.DataFrame`` of every status item per generation (EvoTorch
@@ -103,7 +109,7 @@ def evolve(
             )
 
     def save(done: int) -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and write_checkpoints:
             save_checkpoint(
                 {"generation": done, "algorithm": searcher.state_dict(),
                  "log": _scalar_rows(logger.rows)},
@@ -125,7 +131,9 @@ def evolve(
                     {k: f"{float(status[k]):.4g}" for k in show if k in status}, refresh=False
                 )
             bar.update(1)
-            if guard is not None and guard.requested:
+            if guard is not None and any_rank(guard.requested):
+                if guard.signum is None:  # another rank was signalled
+                    guard.signum = signal.SIGTERM
                 save(done)
                 raise RunInterrupted(guard.signum, checkpoint)
             if checkpoint_every and done % checkpoint_every == 0 and done < generations:
@@ -161,6 +169,7 @@ def pretrain_population(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     meta: Mapping[str, Any] | None = None,
+    write_checkpoints: bool = True,
     **train_kwargs: Any,
 ):
     """Stage 1 of Algorithm 1 (backpropagation snapshots), saved once and reused on resume.
@@ -176,6 +185,7 @@ def pretrain_population(
         checkpoint: File for the population, or ``None``.
         resume: Load ``checkpoint`` when it exists.
         meta: Facts saved with the population and required to match on resume.
+        write_checkpoints: Save ``checkpoint`` (``False`` on ranks other than 0).
         **train_kwargs: Passed to :func:`~neuro_de.population.train_snapshots`
             (``epochs``, ``keep_last``, ``optimizer``, ``lr``, ``seed``...).
 
@@ -200,7 +210,7 @@ def pretrain_population(
             loss_history=state["loss_history"],
         )
     snaps = train_snapshots(build_model(), train_set, **train_kwargs)
-    if checkpoint is not None:
+    if checkpoint is not None and write_checkpoints:
         save_checkpoint(
             {"vectors": snaps.vectors.cpu(), "buffers": snaps.buffers,
              "excluded": snaps.excluded,

@@ -28,6 +28,7 @@ import torch
 
 from neuro_de.algorithms import DE, SAShadeTriEnsin
 from neuro_de.checkpoint import load_checkpoint, save_checkpoint
+from neuro_de.distributed import broadcast_from_main
 from neuro_de.experiment import (
     SeedRun,
     add_common_arguments,
@@ -89,7 +90,9 @@ def finetuned_population(run: SeedRun, kind: str) -> torch.Tensor:
     pop = build(run.snapshots.model, run.splits.train, m=a.popsize, epochs=a.finetune_epochs,
                 seed=1000 * (run.seed + 1), optimizer="adam", lr=a.finetune_lr,
                 batch_size=a.train_batch_size, device=a.device, progress=run.progress)
-    if path is not None:
+    if a.distributed:  # every rank evolves rank 0's networks
+        broadcast_from_main([pop.vectors])
+    if path is not None and run.is_main:
         save_checkpoint({"vectors": pop.vectors.cpu()}, path, meta=meta)
     return pop.vectors.to(a.device)
 

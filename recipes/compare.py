@@ -126,7 +126,7 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
         else:
             row, logs[method] = run.evolve(method, searcher_factory(method, args))
             rows.append(row)
-    if args.plots and run.seed == 0 and logs:
+    if args.plots and run.seed == 0 and logs and run.is_main:
         from neuro_de.dynamics import plot_all
 
         plot_dir = os.path.join(args.out, "plots")

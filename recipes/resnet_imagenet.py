@@ -57,9 +57,14 @@ from neuro_de.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from neuro_de.distributed import broadcast_from_main, init_from_env, is_main_process
 from neuro_de.experiment import extra_loggers, positive_int
 from neuro_de.models import resnet
-from neuro_de.problems import ParameterView, SupervisedNetProblem
+from neuro_de.problems import (
+    DistributedSupervisedNetProblem,
+    ParameterView,
+    SupervisedNetProblem,
+)
 from neuro_de.reporting import write_results
 from neuro_de.runner import evolve
 
@@ -198,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "0: off)")
     r.add_argument("--mlflow", action="store_true",
                    help="also log status items to MLflow (needs `pip install mlflow`)")
+    r.add_argument("--distributed", choices=["population", "batch"], default=None,
+                   help="under torchrun: replicated population, evaluation split over ranks "
+                        "by population or by mini-batch (docs/scaling.md)")
     return p
 
 
@@ -237,6 +245,9 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     beyond listing the class folders)."""
     if args.popsize < 6:
         parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
+    if args.distributed == "batch" and args.bn == "batch":
+        parser.error("--distributed batch needs --bn frozen: with --bn batch every rank would "
+                     "normalise its shard with its own statistics")
     fine_tunes = args.population == "finetune" or args.noise_std is None
     if fine_tunes and args.finetune_epochs < args.popsize:
         parser.error(f"--finetune-epochs ({args.finetune_epochs}) must be >= --popsize "
@@ -457,7 +468,8 @@ class Seed:
     def __init__(self, args, seed: int, start: nn.Module, splits, guard: SignalGuard,
                  meta: dict):
         self.args, self.seed, self.start, self.splits, self.guard = args, seed, start, splits, guard
-        self.progress = not args.no_progress
+        self.is_main = is_main_process()  # rank 0 of a replicated run writes; others compute
+        self.progress = not args.no_progress and self.is_main
         self.meta = {**meta, "seed": seed}
         self.heldout = loader(args, splits.heldout)
         self.val = loader(args, splits.test)
@@ -490,7 +502,9 @@ class Seed:
             exclude=a.exclude or None, freeze_excluded=a.freeze_excluded,
             num_workers=a.workers,
         )
-        if path is not None:
+        if a.distributed:  # every rank evolves rank 0's networks
+            broadcast_from_main([snaps.vectors, *snaps.model.state_dict().values()])
+        if path is not None and self.is_main:
             save_checkpoint(
                 {"vectors": snaps.vectors.cpu(),
                  "model_state": {k: v.cpu() for k, v in snaps.model.state_dict().items()},
@@ -503,12 +517,14 @@ class Seed:
         """A fresh problem over ``parent``; every fresh problem of a seed sees the same
         fitness mini-batch stream, so the methods are compared on the same data."""
         a = self.args
-        return SupervisedNetProblem(
-            parent, self.splits.train, batch_size=a.batch_size,
-            generations_per_batch=a.generations_per_batch, exclude=a.exclude or None,
-            bn=a.bn, device=a.device, seed=self.seed, autocast_dtype=AUTOCAST[a.autocast],
-            num_workers=a.workers,
-        )
+        kwargs = {"batch_size": a.batch_size, "generations_per_batch": a.generations_per_batch,
+                  "exclude": a.exclude or None, "bn": a.bn, "device": a.device,
+                  "seed": self.seed, "autocast_dtype": AUTOCAST[a.autocast],
+                  "num_workers": a.workers}
+        if a.distributed:
+            return DistributedSupervisedNetProblem(parent, self.splits.train,
+                                                   split=a.distributed, **kwargs)
+        return SupervisedNetProblem(parent, self.splits.train, **kwargs)
 
     def topk(self, problem: SupervisedNetProblem) -> tuple[int, int]:
         return (1, min(5, problem.num_classes))
@@ -558,12 +574,14 @@ class Seed:
             resume=a.resume,
             meta={**self.meta, "method": method, "genome": problem.solution_length,
                   "batch_size": a.batch_size, "generations_per_batch": a.generations_per_batch},
-            guard=self.guard,
+            guard=self.guard, write_checkpoints=self.is_main,
         )
         seconds = time.perf_counter() - t0
         winner, net = self.select(problem, searcher.population.values)
         row = {"method": method, "seed": self.seed, **self.evaluate(problem, net),
                "winner": winner, "seconds": seconds}
+        if not self.is_main:
+            return row, frame
         export_network(
             net, os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
             provenance={**self.meta, "method": method, "generations": a.generations,
@@ -605,7 +623,7 @@ def run_seed(run: Seed, start_name: str, start_metrics: dict | None):
     for i, method in enumerate(a.methods):
         row, logs[method] = run.evolve(method, problem if i == 0 else run.problem(parent), init)
         rows.append(row)
-    if a.plots:
+    if a.plots and run.is_main:
         from neuro_de.dynamics import plot_all
 
         plot_dir = os.path.join(a.out, "plots")
@@ -644,11 +662,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.distributed:
+        init_from_env()
+    main_rank = is_main_process()
     splits = load_data(args)
     if args.batch_size > len(splits.train):
         parser.error(f"--batch-size ({args.batch_size}) exceeds the {len(splits.train)} "
                      "training images left after the held-out split")
-    os.makedirs(args.out, exist_ok=True)
+    if main_rank:
+        os.makedirs(args.out, exist_ok=True)
     meta = {"recipe": RECIPE, "arch": args.arch, "weights": source,
             "exclude": ",".join(args.exclude), "bn": args.bn, "image_size": args.image_size,
             "num_classes": len(classes), "population": args.population,
@@ -662,14 +684,19 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 seed_rows, logs, start_metrics = run_seed(run, start_name, start_metrics)
             except RunInterrupted as stop:
-                print(stop, file=sys.stderr, flush=True)
+                if main_rank:
+                    print(stop, file=sys.stderr, flush=True)
                 return 128 + stop.signum
             rows += seed_rows
+            if not main_rank:
+                continue
             for method, frame in logs.items():
                 frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
             line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
             print(f"seed {seed}: val top-1 {line}", flush=True)
 
+    if not main_rank:
+        return 0
     given = list(argv) if argv is not None else sys.argv[1:]
     command = f"python recipes/{RECIPE}.py " + " ".join(shlex.quote(a) for a in given)
     baseline = "fine-tuned" if args.population == "finetune" else start_name

@@ -200,3 +200,38 @@ def test_state_dict_reader_unwraps_and_strips_module_prefix(tmp_path):
     path = tmp_path / "w.pth"
     torch.save({"state_dict": {"module.fc.weight": torch.ones(2, 3)}, "epoch": 3}, path)
     assert list(recipe.read_state_dict(path)) == ["fc.weight"]
+
+
+def test_replicated_run_under_torchrun_matches_single_process(image_root, weights_file,
+                                                              tmp_path):
+    """The headline setting's multi-GPU mode, on 2 gloo CPU ranks: --distributed batch
+    (frozen BN) gives the single-process results; rank 0 alone writes."""
+    import subprocess
+    import sys
+
+    script = str(Path(__file__).resolve().parents[1] / "recipes" / "resnet_imagenet.py")
+    extra = ["--methods", "SAShadeTriEnsin", "--exclude", "fc", "layer2", "layer3", "layer4",
+             "--bn", "frozen", "--no-plots", "--threads", "1"]
+    one = subprocess.run([sys.executable, script,
+                          *tiny(image_root, weights_file, tmp_path / "one", *extra)],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         script, *tiny(image_root, weights_file, tmp_path / "two", *extra),
+         "--distributed", "batch"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("seed 0: val top-1") == 1
+    a, b = read_rows(tmp_path / "one" / "results.csv"), read_rows(tmp_path / "two" / "results.csv")
+    assert [r["method"] for r in a] == [r["method"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        assert float(ra["top1"]) == pytest.approx(float(rb["top1"]))
+        assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-4)
+
+
+def test_distributed_batch_split_refuses_batch_bn(image_root, weights_file, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_recipe().main(tiny(image_root, weights_file, tmp_path, "--distributed", "batch"))
+    assert "--distributed batch needs --bn frozen" in capsys.readouterr().err

@@ -169,3 +169,33 @@ def test_sweeps_rejects_popsizes_beyond_epochs(capsys):
     with pytest.raises(SystemExit):
         load_recipe("sweeps").main(["--epochs", "10", "--popsizes", "6", "20"])
     assert "must be >= the largest of --popsizes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("split", ["population", "batch"])
+def test_lenet_mnist_under_torchrun_equals_single_process(split, tmp_path):
+    """Two gloo ranks with --distributed give the single process's results; only rank 0
+    writes."""
+    argv = ["--seeds", "1", "--epochs", "6", "--popsize", "6", "--generations", "6",
+            "--batch-size", "64", "--generations-per-batch", "3", "--train-limit", "300",
+            "--model", "lenet1", "--no-progress", "--threads", "1"]
+    script = str(RECIPES / "lenet_mnist.py")
+    single = subprocess.run([sys.executable, script, *argv, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         script, *argv, "--distributed", split, "--out", str(tmp_path / "two")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("seed 0: test top-1") == 1  # rank 1 stays silent
+    one = read_rows(tmp_path / "one" / "results.csv")
+    two = read_rows(tmp_path / "two" / "results.csv")
+    assert [r["method"] for r in two] == [r["method"] for r in one]
+    for a, b in zip(one, two, strict=True):
+        assert float(a["top1"]) == pytest.approx(float(b["top1"]), abs=1e-9)
+        assert float(a["test_loss"]) == pytest.approx(float(b["test_loss"]), rel=1e-5)
+    log_one = read_rows(tmp_path / "one" / "log_SAShadeTriEnsin_seed0.csv")
+    log_two = read_rows(tmp_path / "two" / "log_SAShadeTriEnsin_seed0.csv")
+    for a, b in zip(log_one, log_two, strict=True):
+        assert float(a["pop_best_eval"]) == pytest.approx(float(b["pop_best_eval"]), rel=1e-5)
