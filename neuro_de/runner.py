@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,29 @@ from evotorch.logging import PandasLogger
 from .checkpoint import RunInterrupted, SignalGuard, load_checkpoint, save_checkpoint
 from .distributed import any_rank
 
-__all__ = ["RunLogger", "evolve", "pretrain_population", "select_on_heldout"]
+__all__ = [
+    "PopulationCollapsedWarning",
+    "RunLogger",
+    "evolve",
+    "population_collapsed",
+    "pretrain_population",
+    "select_on_heldout",
+]
+
+
+class PopulationCollapsedWarning(RuntimeWarning):
+    """Every individual of the population is the same vector (diversity 0)."""
+
+
+@torch.no_grad()
+def population_collapsed(searcher: SearchAlgorithm) -> bool:
+    """Whether all individuals of ``searcher.population`` are identical (O(popsize x d),
+    no temporaries beyond one boolean row per chunk)."""
+    values = searcher.population.values
+    if values.shape[0] < 2:
+        return False
+    first = values[0]
+    return all(bool(torch.eq(values[i], first).all()) for i in range(1, values.shape[0]))
 
 
 class RunLogger(PandasLogger):
@@ -49,6 +72,7 @@ def evolve(
     meta: Mapping[str, Any] | None = None,
     guard: SignalGuard | None = None,
     write_checkpoints: bool = True,
+    collapse_check_every: int = 10,
 ) -> Any:
     """Run ``searcher`` to ``generations`` steps with a tqdm bar showing ``show`` items.
 
@@ -78,6 +102,9 @@ def evolve(
             agree on stopping (one all-reduce of one integer per generation).
         write_checkpoints: Save checkpoints (``False`` on every rank but 0 of a replicated
             run, which still *reads* ``checkpoint`` to resume).
+        collapse_check_every: Every N generations check whether all individuals have
+            become the same vector (diversity 0: DE then only re-creates its parents) and
+            warn once (:class:`PopulationCollapsedWarning`); 0 turns the check off.
 
     Returns:
         The ``pandas.DataFrame`` of every status item per generation (EvoTorch
@@ -121,6 +148,7 @@ def evolve(
         guard = SignalGuard()
         guard.__enter__()
     bar = tqdm(total=generations, initial=start, desc=desc, disable=not progress, leave=False)
+    collapsed = False
     try:
         for g in range(start, generations):
             searcher.step()
@@ -138,6 +166,15 @@ def evolve(
                 raise RunInterrupted(guard.signum, checkpoint)
             if checkpoint_every and done % checkpoint_every == 0 and done < generations:
                 save(done)
+            if collapse_check_every and done % collapse_check_every == 0 and not collapsed:
+                collapsed = population_collapsed(searcher)
+                if collapsed:
+                    message = (f"{desc}: every individual is the same vector at generation "
+                               f"{done} (diversity 0); further generations cannot change it. "
+                               "Stop the run, or restart from a more diverse population.")
+                    warnings.warn(message, PopulationCollapsedWarning, stacklevel=2)
+                    if progress:
+                        bar.write(message)
         if start < generations:
             save(generations)
     finally:

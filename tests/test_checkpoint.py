@@ -205,3 +205,20 @@ def test_pretrained_population_reloads_with_an_exclusion(tmp_path):
     assert again.view.numel == 25 and again.excluded is not None
     for name, value in first.model.state_dict().items():
         assert torch.equal(value, again.model.state_dict()[name])
+
+
+def test_collapsed_population_is_reported_not_silent():
+    from evotorch import Problem
+
+    from neuro_de.runner import PopulationCollapsedWarning, population_collapsed
+
+    problem = Problem("min", lambda x: (x * x).sum(-1), solution_length=4,
+                      initial_bounds=(-1, 1), vectorized=True, seed=0)
+    same = torch.ones(6, 4)
+    searcher = DE(problem, init_population=same)
+    assert population_collapsed(searcher)
+    with pytest.warns(PopulationCollapsedWarning, match="every individual is the same vector"):
+        evolve(searcher, 10, progress=False, collapse_check_every=5)
+    assert searcher.status["diversity"] == 0.0
+    diverse = DE(problem, popsize=6)
+    assert not population_collapsed(diverse)
