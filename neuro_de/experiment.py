@@ -36,6 +36,7 @@ __all__ = [
     "load_data",
     "positive_int",
     "run_recipe",
+    "write_plots",
 ]
 
 
@@ -98,6 +99,8 @@ def add_common_arguments(
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoints in --checkpoint-dir")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                   help="write evolution-dynamics plots of the first seed to OUT/plots")
     p.add_argument("--log-every", type=int, default=0,
                    help="print every status item every N generations (EvoTorch StdOutLogger; "
                         "0: off)")
@@ -283,6 +286,19 @@ class SeedRun:
         return row, frame
 
 
+def write_plots(logs: dict[str, Any], out_dir: str) -> list:
+    """Every dynamics plot of each run (``<method>_<plot>.png``) and, for several runs, the
+    overlays (``all_<plot>.png``)."""
+    from .dynamics import plot_all
+
+    paths = []
+    for method, frame in logs.items():
+        paths += plot_all(frame, out_dir, prefix=f"{method}_")
+    if len(logs) > 1:
+        paths += plot_all(logs, out_dir, prefix="all_")
+    return paths
+
+
 def run_recipe(
     args: argparse.Namespace,
     argv: Sequence[str] | None,
@@ -326,6 +342,8 @@ def run_recipe(
                 continue
             for method, frame in logs.items():
                 frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
+            if args.plots and seed == 0 and logs:
+                write_plots(logs, os.path.join(args.out, "plots"))
             line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
             print(f"seed {seed}: test top-1 {line}", flush=True)
     if not main:

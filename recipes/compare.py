@@ -23,7 +23,6 @@ seed (``plots/``) to ``--out``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from neuro_de.algorithms import DE, PSO, SAShadeTriEnsin
@@ -64,8 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FGE largest learning rate alpha_1 (SGD with momentum 0.9)")
     p.add_argument("--fge-lr-min", type=float, default=1e-4,
                    help="FGE smallest learning rate alpha_2")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write evolution-dynamics plots of the first seed")
     return p
 
 
@@ -126,13 +123,6 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
         else:
             row, logs[method] = run.evolve(method, searcher_factory(method, args))
             rows.append(row)
-    if args.plots and run.seed == 0 and logs and run.is_main:
-        from neuro_de.dynamics import plot_all
-
-        plot_dir = os.path.join(args.out, "plots")
-        for method, frame in logs.items():
-            plot_all(frame, plot_dir, prefix=f"{method}_")
-        plot_all(logs, plot_dir, prefix="all_")
     return rows, logs
 
 

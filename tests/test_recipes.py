@@ -46,6 +46,7 @@ def test_lenet_mnist_tiny_run_on_bundled_digits(tmp_path, capsys):
             log = read_rows(tmp_path / f"log_{method}_seed{seed}.csv")
             assert len(log) == 4 and "pop_best_eval" in log[0] and "success_rate" in log[0]
     assert "seed 1: test top-1" in capsys.readouterr().out
+    assert (tmp_path / "plots" / "all_loss_accuracy.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_lenet_mnist_help_lists_every_option():
@@ -153,6 +154,7 @@ def test_ablation_tiny_run_has_every_table3_row(tmp_path):
     # full algorithm does
     assert "p/trig" not in read_rows(tmp_path / "log_SaDE_seed0.csv")[0]
     assert "p/trig" in read_rows(tmp_path / "log_+Sin-F_seed0.csv")[0]
+    assert (tmp_path / "plots" / "all_strategy_dynamics.png").stat().st_size > 1000
 
 
 def test_sweeps_tiny_run_names_each_setting(tmp_path):
@@ -163,6 +165,7 @@ def test_sweeps_tiny_run_names_each_setting(tmp_path):
     methods = [r["method"] for r in read_rows(tmp_path / "results.csv")]
     assert methods == ["adam", "popsize=6", "popsize=8", "batch=32", "batch=64",
                        "init=fine-tuned", "init=noise"]
+    assert (tmp_path / "plots" / "init=noise_diversity.png").stat().st_size > 1000
 
 
 def test_sweeps_rejects_popsizes_beyond_epochs(capsys):
