@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import Subset
 
+from .algorithms import DE, PSO, SAShadeTriEnsin
 from .checkpoint import RunInterrupted, SignalGuard, export_network
 from .data import dataset_info, load_splits
 from .distributed import broadcast_from_main, init_from_env, is_main_process
@@ -35,6 +36,7 @@ __all__ = [
     "check_common_arguments",
     "load_data",
     "positive_int",
+    "searcher_factory",
     "run_recipe",
     "write_plots",
 ]
@@ -81,6 +83,8 @@ def add_common_arguments(
                    help="mini-batch of the fitness (paper: 2048 on ImageNet)")
     p.add_argument("--generations-per-batch", type=positive_int, default=10,
                    help="generations each fitness mini-batch serves (paper: 10)")
+    p.add_argument("--de-F", type=float, default=0.1, help="DE (rand/1/bin) scale factor")
+    p.add_argument("--de-CR", type=float, default=0.1, help="DE (rand/1/bin) crossover rate")
     p.add_argument("--F-range", type=float, nargs=2, default=(0.0, 0.2),
                    help="SA-SHADE-tri-ensin F range (Table S3)")
     p.add_argument("--CR-range", type=float, nargs=2, default=(0.0, 0.3),
@@ -135,6 +139,10 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
     if args.epochs < args.popsize:
         parser.error(f"--epochs ({args.epochs}) must be >= --popsize ({args.popsize}): the "
                      "population is the snapshots of the last POPSIZE epochs")
+    if not 0 < args.de_F <= 2:
+        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
+    if not 0 <= args.de_CR <= 1:
+        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
     if not 0 < args.heldout_fraction < 1:
         parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
     if args.lr <= 0:
@@ -159,6 +167,30 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
     if args.dataset != "digits" and args.data_root is None and not os.environ.get("NEURO_DE_DATA"):
         parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/MNIST/raw with the "
                      "idx files) or NEURO_DE_DATA; add --download to fetch it with internet")
+
+
+def searcher_factory(method: str, args: argparse.Namespace, **hybrid_flags: Any):
+    """``make(problem, init)`` for the recipes' algorithms with the options in ``args``:
+
+    - ``"DE"``: rand/1/bin with ``--de-F`` and ``--de-CR``;
+    - ``"PSO"``: Clerc's constriction, global best, no velocity clamp;
+    - anything else: SA-SHADE-tri-ensin with ``--F-range``, ``--CR-range``, the sinusoidal
+      horizon equal to ``--generations-per-batch``, and ``hybrid_flags`` (the ablation
+      switches ``strategy_adaptation``, ``success_history``, ``trigonometric``,
+      ``sinusoidal``).
+    """
+
+    def make(problem, init):
+        if method == "DE":
+            return DE(problem, init_population=init, strategy="rand/1", F=args.de_F,
+                      CR=args.de_CR)
+        if method == "PSO":
+            return PSO(problem, init_population=init)
+        return SAShadeTriEnsin(problem, init_population=init, F_range=tuple(args.F_range),
+                               CR_range=tuple(args.CR_range),
+                               sin_horizon=args.generations_per_batch, **hybrid_flags)
+
+    return make
 
 
 def load_data(args: argparse.Namespace):

@@ -26,7 +26,6 @@ import sys
 
 import torch
 
-from neuro_de.algorithms import DE, SAShadeTriEnsin
 from neuro_de.checkpoint import load_checkpoint, save_checkpoint
 from neuro_de.distributed import broadcast_from_main
 from neuro_de.experiment import (
@@ -35,6 +34,7 @@ from neuro_de.experiment import (
     check_common_arguments,
     positive_int,
     run_recipe,
+    searcher_factory,
 )
 from neuro_de.population import init_hp, init_rs
 
@@ -57,8 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p, out="runs/ablation")
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS),
                    help="Table 3 rows to run")
-    p.add_argument("--de-F", type=float, default=0.1, help="DE scale factor (row DE)")
-    p.add_argument("--de-CR", type=float, default=0.1, help="DE crossover rate (row DE)")
     p.add_argument("--finetune-epochs", type=positive_int, default=1,
                    help="epochs of each Init-RS / Init-HP fine-tuning run")
     p.add_argument("--finetune-lr", type=float, default=1e-4,
@@ -68,10 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     check_common_arguments(args, parser)
-    if not 0 < args.de_F <= 2:
-        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
-    if not 0 <= args.de_CR <= 1:
-        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
     if args.finetune_lr <= 0:
         parser.error(f"--finetune-lr must be > 0, got {args.finetune_lr}")
 
@@ -104,16 +98,8 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     logs = {}
     for name in args.rows:
         flags = ROWS[name]
-        if flags is None:
-            def make(problem, init):
-                return DE(problem, init_population=init, strategy="rand/1", F=args.de_F,
-                          CR=args.de_CR)
-        else:
-            def make(problem, init, _flags=flags):
-                return SAShadeTriEnsin(problem, init_population=init,
-                                       F_range=tuple(args.F_range),
-                                       CR_range=tuple(args.CR_range),
-                                       sin_horizon=args.generations_per_batch, **_flags)
+        make = (searcher_factory("DE", args) if flags is None
+                else searcher_factory("SAShadeTriEnsin", args, **flags))
         init = None
         if name in ("+Init-RS", "+Init-HP"):
             init = finetuned_population(run, name[1:].lower())

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuro_de.algorithms import DE, PSO, SAShadeTriEnsin
 from neuro_de.baselines import (
     evaluate_classifier,
     greedy_soup,
@@ -39,6 +38,7 @@ from neuro_de.experiment import (
     check_common_arguments,
     positive_int,
     run_recipe,
+    searcher_factory,
 )
 from neuro_de.runner import select_on_heldout
 
@@ -55,8 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p, out="runs/compare")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                    help="contenders besides the Adam parent")
-    p.add_argument("--de-F", type=float, default=0.1, help="DE scale factor")
-    p.add_argument("--de-CR", type=float, default=0.1, help="DE crossover rate")
     p.add_argument("--fge-cycle-epochs", type=positive_int, default=1,
                    help="FGE cycle length in epochs of the training split")
     p.add_argument("--fge-lr-max", type=float, default=0.01,
@@ -68,27 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     check_common_arguments(args, parser)
-    if not 0 < args.de_F <= 2:
-        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
-    if not 0 <= args.de_CR <= 1:
-        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
     if not 0 < args.fge_lr_min <= args.fge_lr_max:
         parser.error("FGE needs 0 < --fge-lr-min <= --fge-lr-max, got "
                      f"{args.fge_lr_min} and {args.fge_lr_max}")
-
-
-def searcher_factory(method: str, args):
-    def make(problem, init):
-        if method == "DE":
-            return DE(problem, init_population=init, strategy="rand/1", F=args.de_F,
-                      CR=args.de_CR)
-        if method == "PSO":
-            return PSO(problem, init_population=init)
-        return SAShadeTriEnsin(problem, init_population=init, F_range=tuple(args.F_range),
-                               CR_range=tuple(args.CR_range),
-                               sin_horizon=args.generations_per_batch)
-
-    return make
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:

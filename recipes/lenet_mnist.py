@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuro_de.algorithms import DE, SAShadeTriEnsin
 from neuro_de.experiment import (
     SeedRun,
     add_common_arguments,
     check_common_arguments,
     run_recipe,
+    searcher_factory,
 )
 
 METHODS = ("DE", "SAShadeTriEnsin")
@@ -42,31 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_common_arguments(p, out="runs/lenet_mnist")
-    p.add_argument("--de-F", type=float, default=0.1, help="DE scale factor")
-    p.add_argument("--de-CR", type=float, default=0.1, help="DE crossover rate")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     return p
-
-
-def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    check_common_arguments(args, parser)
-    if not 0 < args.de_F <= 2:
-        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
-    if not 0 <= args.de_CR <= 1:
-        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
-
-
-def make_searcher(method: str, args):
-    def make(problem, init):
-        if method == "DE":
-            return DE(problem, init_population=init, strategy="rand/1", F=args.de_F,
-                      CR=args.de_CR)
-        return SAShadeTriEnsin(
-            problem, init_population=init, F_range=tuple(args.F_range),
-            CR_range=tuple(args.CR_range), sin_horizon=args.generations_per_batch,
-        )
-
-    return make
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
@@ -76,7 +53,7 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     rows = [run.test_row("adam", adam)]
     logs = {}
     for method in args.methods:
-        row, logs[method] = run.evolve(method, make_searcher(method, args))
+        row, logs[method] = run.evolve(method, searcher_factory(method, args))
         rows.append(row)
     return rows, logs
 
@@ -84,7 +61,7 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_args(args, parser)
+    check_common_arguments(args, parser)
     return run_recipe(
         args, argv, run_seed, recipe="lenet_mnist",
         title=f"{args.model} on {args.dataset}: Adam vs evolved", baseline="adam",

@@ -49,7 +49,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from neuro_de.algorithms import DE, SAShadeTriEnsin
 from neuro_de.checkpoint import (
     RunInterrupted,
     SignalGuard,
@@ -58,7 +57,7 @@ from neuro_de.checkpoint import (
     save_checkpoint,
 )
 from neuro_de.distributed import broadcast_from_main, init_from_env, is_main_process
-from neuro_de.experiment import extra_loggers, positive_int
+from neuro_de.experiment import extra_loggers, positive_int, searcher_factory
 from neuro_de.models import resnet
 from neuro_de.problems import (
     DistributedSupervisedNetProblem,
@@ -555,11 +554,7 @@ class Seed:
         return best, self.network(problem, values[best])
 
     def searcher(self, method: str, problem, init):
-        a = self.args
-        if method == "DE":
-            return DE(problem, init_population=init, strategy="rand/1", F=a.de_F, CR=a.de_CR)
-        return SAShadeTriEnsin(problem, init_population=init, F_range=tuple(a.F_range),
-                               CR_range=tuple(a.CR_range), sin_horizon=a.generations_per_batch)
+        return searcher_factory(method, self.args)(problem, init)
 
     def evolve(self, method: str, problem: SupervisedNetProblem, init: torch.Tensor):
         """Evolve from ``init``, pick the winner on held-out data, export it; return its

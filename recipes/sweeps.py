@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuro_de.algorithms import SAShadeTriEnsin
 from neuro_de.experiment import (
     SeedRun,
     add_common_arguments,
     check_common_arguments,
     positive_int,
     run_recipe,
+    searcher_factory,
 )
 from neuro_de.population import noise_population
 
@@ -61,41 +61,30 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     check_common_arguments(args, parser)
 
 
-def make_searcher(args):
-    def make(problem, init):
-        return SAShadeTriEnsin(problem, init_population=init, F_range=tuple(args.F_range),
-                               CR_range=tuple(args.CR_range),
-                               sin_horizon=args.generations_per_batch)
-
-    return make
-
-
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     args = run.args
     snaps = run.population  # the last max(P) epochs
     adam = run.problem().evaluate_vector(snaps[-1], run.splits.test)
     rows = [run.test_row("adam", adam)]
     logs = {}
+    make = searcher_factory("SAShadeTriEnsin", args)
+
+    def evolve(name, init, **kw):
+        row, logs[name] = run.evolve(name, make, init=init, **kw)
+        rows.append(row)
+
     base = snaps[-args.popsize_main:]
     if "popsize" in args.sweeps:
         for p in args.popsizes:
-            name = f"popsize={p}"
-            row, logs[name] = run.evolve(name, make_searcher(args), init=snaps[-p:])
-            rows.append(row)
+            evolve(f"popsize={p}", snaps[-p:])
     if "batch" in args.sweeps:
         for b in args.batch_sizes:
-            name = f"batch={b}"
-            row, logs[name] = run.evolve(name, make_searcher(args), init=base, batch_size=b)
-            rows.append(row)
+            evolve(f"batch={b}", base, batch_size=b)
     if "init" in args.sweeps:
-        row, logs["init=fine-tuned"] = run.evolve("init=fine-tuned", make_searcher(args),
-                                                  init=base)
-        rows.append(row)
+        evolve("init=fine-tuned", base)
         noise = noise_population(base[-1].cpu(), base.shape[0], reference=base.cpu(),
                                  generator=run.seed)
-        row, logs["init=noise"] = run.evolve("init=noise", make_searcher(args),
-                                             init=noise.vectors.to(args.device))
-        rows.append(row)
+        evolve("init=noise", noise.vectors.to(args.device))
     return rows, logs
 
 
