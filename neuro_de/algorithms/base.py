@@ -292,6 +292,18 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         pass
 
 
+def plain_bound(bound):
+    """A hard bound as a Python float when all its entries are equal (scalar clamps and
+    checks are cheaper), else as a plain tensor (not EvoTorch's read-only subclass, which
+    routes every operation through ``__torch_function__``); ``None`` stays ``None``."""
+    if bound is None or not isinstance(bound, torch.Tensor):
+        return bound
+    bound = bound.as_subclass(torch.Tensor)
+    if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
+        return float(bound.reshape(-1)[0])
+    return bound
+
+
 # EvoTorch's Problem tracks the best and worst solutions ever evaluated (the ``best_eval`` /
 # ``worst_eval`` status items) in private attributes; a resumed run must carry them over,
 # or its logged numbers would differ from the uninterrupted run's.

@@ -42,7 +42,7 @@ from ..operators import (
     repair_bounds,
     sample_distinct,
 )
-from .base import PopulationAlgorithm
+from .base import PopulationAlgorithm, plain_bound
 
 __all__ = ["DEEngine", "resolve_strategies"]
 
@@ -81,18 +81,6 @@ def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tu
     if not (low <= lo < hi <= high):
         raise ValueError(f"`{name}` must satisfy {low} <= low < high <= {high}, got {rng!r}.")
     return lo, hi
-
-
-def _plain(bound):
-    """A bound as a Python float when all its entries are equal (scalar clamps and checks
-    are cheaper), else as a plain tensor (not EvoTorch's read-only subclass, which routes
-    every operation through ``__torch_function__``); None stays None."""
-    if bound is None or not isinstance(bound, torch.Tensor):
-        return bound
-    bound = bound.as_subclass(torch.Tensor)
-    if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
-        return float(bound.reshape(-1)[0])
-    return bound
 
 
 class DEEngine(PopulationAlgorithm):
@@ -250,8 +238,8 @@ class DEEngine(PopulationAlgorithm):
         self._trials = SolutionBatch(problem, self._popsize, empty=True)
         # per-generation constants, made once: plain-tensor bounds (EvoTorch's read-only
         # tensors route every op through __torch_function__), row indices, strategy needs
-        self._lb = _plain(problem.lower_bounds)
-        self._ub = _plain(problem.upper_bounds)
+        self._lb = plain_bound(problem.lower_bounds)
+        self._ub = plain_bound(problem.upper_bounds)
         self._rows = torch.arange(self._popsize, device=device)
         self._self_exclude = self._rows[:, None]
         self._needs_best = any("best" in s.needs for s in strategies)

@@ -6,22 +6,11 @@ from __future__ import annotations
 import torch
 from evotorch import Problem, SolutionBatch
 
-from .base import PopulationAlgorithm
+from .base import PopulationAlgorithm, plain_bound
 
 __all__ = ["PSO"]
 
 TOPOLOGIES = ("global", "ring")
-
-
-def _plain_bound(bound):
-    """A hard bound as a Python float when uniform, else as a plain tensor (EvoTorch's
-    read-only tensors route every operation through ``__torch_function__``)."""
-    if bound is None or not isinstance(bound, torch.Tensor):
-        return bound
-    bound = bound.as_subclass(torch.Tensor)
-    if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
-        return float(bound.reshape(-1)[0])
-    return bound
 
 
 def _inside(x: torch.Tensor, lb, ub) -> bool:
@@ -148,8 +137,8 @@ class PSO(PopulationAlgorithm):
             self._velocity = torch.zeros((self._popsize, d), device=dev, dtype=dt)
         self._pbest = SolutionBatch(problem, self._popsize, empty=True)
         self._pbest_valid = False
-        self._lb = _plain_bound(lb)
-        self._ub = _plain_bound(ub)
+        self._lb = plain_bound(lb)
+        self._ub = plain_bound(ub)
 
     @property
     def velocity(self) -> torch.Tensor:

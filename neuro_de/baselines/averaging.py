@@ -457,6 +457,18 @@ def _make_optimizer(
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
+def _training_pair(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs, integer labels)`` of a training batch on ``device``, or a clear error."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise ValueError(
+            "Training data must yield (inputs, labels) batches; got an item of type "
+            f"{type(batch).__name__}."
+        )
+    x = torch.as_tensor(batch[0]).to(device)
+    y = torch.as_tensor(batch[1]).to(device=device, dtype=torch.long)
+    return x, y
+
+
 def _train_batches(
     net: nn.Module,
     batches: Iterable[Any],
@@ -468,13 +480,7 @@ def _train_batches(
     net.train()
     total, count = 0.0, 0
     for batch in batches:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise ValueError(
-                "Training data must yield (inputs, labels) batches; got an item of type "
-                f"{type(batch).__name__}."
-            )
-        x = torch.as_tensor(batch[0]).to(device)
-        y = torch.as_tensor(batch[1]).to(device=device, dtype=torch.long)
+        x, y = _training_pair(batch, device)
         if skip_single and x.shape[0] < 2:
             continue
         loss = F.cross_entropy(net(x), y)

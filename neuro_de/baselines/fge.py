@@ -47,6 +47,7 @@ from .averaging import (
     _check_positive,
     _make_optimizer,
     _training_loader,
+    _training_pair,
     has_batchnorm,
 )
 from .ensemble import ProbabilityEnsemble, evaluate_ensemble
@@ -270,13 +271,7 @@ def train_fge(
         while i < total:
             progressed = False
             for batch in batches:
-                if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                    raise ValueError(
-                        "Training data must yield (inputs, labels) batches; got an item of "
-                        f"type {type(batch).__name__}."
-                    )
-                x = torch.as_tensor(batch[0]).to(device)
-                y = torch.as_tensor(batch[1]).to(device=device, dtype=torch.long)
+                x, y = _training_pair(batch, device)
                 if skip_single and x.shape[0] < 2:
                     continue
                 progressed = True
