@@ -272,6 +272,11 @@ class SeedRun:
         return {"method": method, "seed": self.seed, "top1": 100 * metrics["top1"],
                 "top5": 100 * metrics["top5"], "test_loss": metrics["loss"], **extra}
 
+    def parent_row(self) -> dict:
+        """The results row of the Adam parent: the last snapshot, on the test set."""
+        metrics = self.problem().evaluate_vector(self.snapshots.vectors[-1], self.splits.test)
+        return self.test_row("adam", metrics)
+
     def evolve(
         self,
         method: str,

@@ -93,8 +93,7 @@ def finetuned_population(run: SeedRun, kind: str) -> torch.Tensor:
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     args = run.args
-    adam = run.problem().evaluate_vector(run.snapshots.vectors[-1], run.splits.test)
-    rows = [run.test_row("adam", adam)]
+    rows = [run.parent_row()]
     logs = {}
     for name in args.rows:
         flags = ROWS[name]

@@ -75,7 +75,7 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     args, splits = run.args, run.splits
     snaps = run.snapshots
     problem = run.problem()
-    rows = [run.test_row("adam", problem.evaluate_vector(snaps.vectors[-1], splits.test))]
+    rows = [run.parent_row()]
     logs = {}
     for method in args.methods:
         if method == "best-individual":

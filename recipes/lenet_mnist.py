@@ -48,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     args = run.args
-    snaps = run.snapshots
-    adam = run.problem().evaluate_vector(snaps.vectors[-1], run.splits.test)
-    rows = [run.test_row("adam", adam)]
+    rows = [run.parent_row()]
     logs = {}
     for method in args.methods:
         row, logs[method] = run.evolve(method, searcher_factory(method, args))

@@ -64,8 +64,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
     args = run.args
     snaps = run.population  # the last max(P) epochs
-    adam = run.problem().evaluate_vector(snaps[-1], run.splits.test)
-    rows = [run.test_row("adam", adam)]
+    rows = [run.parent_row()]
     logs = {}
     make = searcher_factory("SAShadeTriEnsin", args)
 
