@@ -64,6 +64,7 @@ class StrategyLearner:
         )
         self.failures = self._window[:, 0]
         self.successes = self._window[:, 1]
+        self._totals = torch.zeros((2, num_strategies), dtype=torch.int64, device=device)
         self.generations = 0
         self._pointers: torch.Tensor | None = None  # SUS pointer offsets 0..n-1, cached
 
@@ -89,15 +90,17 @@ class StrategyLearner:
         row = self.generations % self.learning_period
         # bin s * K + id: the first K bins count failures, the next K successes; no host sync
         codes = torch.add(strategy_ids, success.to(torch.int64), alpha=k)
-        self._window[row] = torch.bincount(codes, minlength=2 * k).view(2, k)
+        counts = torch.bincount(codes, minlength=2 * k).view(2, k)
+        # the window's totals, kept current: add the new row, drop the one it overwrites
+        # (integer counts: exactly the sum over the window)
+        self._totals.add_(counts).sub_(self._window[row])
+        self._window[row] = counts
         self.generations += 1
         if self.adapt and self.generations >= self.learning_period:
-            sums = self._window.sum(0)  # integer counts: exact in any order
-            ns = sums[1].to(torch.float64)
-            total = ns + sums[0].to(torch.float64)
-            rate = torch.where(total > 0, ns / torch.where(total > 0, total, 1.0), 0.0)
-            s = rate + self.epsilon
-            self.probabilities = s / s.sum()
+            ns = self._totals[1].to(torch.float64)
+            total = self._totals.sum(0).clamp_(min=1).to(torch.float64)
+            s = ns.div_(total).add_(self.epsilon)  # ns = 0 where the strategy was unused
+            self.probabilities = s.div_(s.sum())
 
     def window_success_rate(self) -> torch.Tensor:
         """Per-strategy success rate over the current window (NaN where unused)."""
@@ -117,6 +120,7 @@ class StrategyLearner:
         self.probabilities = state["probabilities"].clone().to(self.probabilities.device)
         self.successes.copy_(state["successes"])
         self.failures.copy_(state["failures"])
+        self._totals.copy_(self._window.sum(0))
         self.generations = int(state["generations"])
 
 
@@ -151,25 +155,33 @@ class MedianCRMemory:
 
     def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
         row = self.generations % self.learning_period
-        self.values[row] = torch.where(success, cr, torch.full_like(cr, float("nan")))
-        self.ids[row] = torch.where(success, strategy_ids, torch.full_like(strategy_ids, -1))
+        self.values[row] = torch.where(success, cr, float("nan"))
+        self.ids[row] = torch.where(success, strategy_ids, -1)
         self.generations += 1
         if self.generations >= self.learning_period:
-            k = self.means.shape[0]
-            # Only the window's successes matter (the rest are NaN, which nanquantile skips):
-            # gather them first, so the sort runs over a few columns, not LP * N.
-            flat_ids = self.ids.reshape(-1)
-            hits = (flat_ids >= 0).nonzero().squeeze(1)
-            if hits.shape[0] == 0:  # no success in the window: every CRm_k stays
-                return
-            ids = flat_ids.index_select(0, hits)
-            per_k = torch.full(
-                (k, hits.shape[0]), float("nan"), device=self.values.device, dtype=torch.float64
-            )
-            columns = torch.arange(hits.shape[0], device=hits.device)
-            per_k[ids, columns] = self.values.reshape(-1).index_select(0, hits).to(torch.float64)
-            med = torch.nanquantile(per_k, 0.5, dim=1).to(self.means.dtype)
-            self.means = torch.where(torch.isnan(med), self.means, med)
+            self._update_medians()
+
+    def _update_medians(self) -> None:
+        """:math:`CRm_k` = median of strategy k's successful CRs in the window, for every k
+        at once: the successes sorted by ``(k, CR)`` (one sort of the key ``2k + CR``, exact
+        in float64 since CR is in [0, 1]), then the middle one or two of each strategy's
+        block. A strategy without success in the window keeps its :math:`CRm_k`."""
+        flat_ids = self.ids.reshape(-1)
+        hits = (flat_ids >= 0).nonzero().squeeze(1)
+        m = hits.shape[0]
+        if m == 0:  # no success in the window: every CRm_k stays
+            return
+        k = self.means.shape[0]
+        ids = flat_ids.index_select(0, hits)
+        key = self.values.reshape(-1).index_select(0, hits).to(torch.float64)
+        key = torch.add(key, ids, alpha=2).sort().values
+        counts = torch.bincount(ids, minlength=k)
+        starts = counts.cumsum(0).sub_(counts)
+        lo = (starts + (counts - 1).div(2, rounding_mode="floor")).clamp_(0, m - 1)
+        hi = (starts + counts.div(2, rounding_mode="floor")).clamp_(0, m - 1)
+        strategy = torch.arange(k, device=key.device, dtype=torch.float64)
+        med = (key[lo] + key[hi]).mul_(0.5).sub_(strategy, alpha=2).to(self.means.dtype)
+        self.means = torch.where(counts > 0, med, self.means)
 
     def state_dict(self) -> dict:
         return {

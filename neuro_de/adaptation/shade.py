@@ -89,15 +89,15 @@ class SuccessHistoryMemory:
         self._lehmer = torch.tensor(
             [k == "lehmer" for k in self.means], dtype=torch.bool, device=device
         )
-        # columns of the per-strategy sums [count, sum w, sum w v_p, sum w v_p^2] that form
-        # each parameter's numerator and denominator (Lehmer: w v^2 / w v; mean: w v / w)
+        # columns of the per-strategy sums [sum w, sum w v_p, sum w v_p^2] that form each
+        # parameter's numerator and denominator (Lehmer: w v^2 / w v; mean: w v / w)
         p = len(self.names)
         lehmer = [k == "lehmer" for k in self.means]
         self._num_cols = torch.tensor(
-            [2 + p + i if leh else 2 + i for i, leh in enumerate(lehmer)], device=device
+            [1 + p + i if leh else 1 + i for i, leh in enumerate(lehmer)], device=device
         )
         self._den_cols = torch.tensor(
-            [2 + i if leh else 1 for i, leh in enumerate(lehmer)], device=device
+            [1 + i if leh else 0 for i, leh in enumerate(lehmer)], device=device
         )
         self._rows = torch.arange(num_strategies, device=device)
 
@@ -109,50 +109,67 @@ class SuccessHistoryMemory:
         r"""Random memory slots :math:`r_i \sim U\{0, H-1\}`, one per individual."""
         return torch.randint(0, self.size, (n,), generator=generator, device=self.values.device)
 
-    def locations(self, name: str, strategy_ids: torch.Tensor, slots: torch.Tensor):
+    def locations(self, name: str, strategy_ids: torch.Tensor | None, slots: torch.Tensor):
         """The cells :math:`M_{k_i, r_i}` of parameter ``name`` for each individual."""
-        return self[name][strategy_ids, slots]
+        return self.cells(strategy_ids, slots)[self.names.index(name)]
 
-    def locations_of(self, names, strategy_ids: torch.Tensor, slots: torch.Tensor):
-        """:meth:`locations` of several parameters with one gather (a tuple of tensors)."""
+    def cells(self, strategy_ids: torch.Tensor | None, slots: torch.Tensor) -> torch.Tensor:
+        """``(P, n)``: the cells :math:`M_{k_i, r_i}` of every parameter, one gather.
+        ``strategy_ids=None`` means row 0 for everyone (a memory of one strategy)."""
         flat = self.values.view(self.values.shape[0], -1)  # (P, K * H)
-        cells = flat.index_select(1, strategy_ids * self.size + slots)
-        return tuple(cells[self.names.index(name)] for name in names)
+        index = slots if strategy_ids is None else torch.add(slots, strategy_ids, alpha=self.size)
+        return flat.index_select(1, index)
 
     def update(
         self,
         strategy_ids: torch.Tensor,
-        values: Mapping[str, torch.Tensor],
+        values: Mapping[str, torch.Tensor] | torch.Tensor,
         improvements: torch.Tensor,
     ) -> torch.Tensor:
         """Record one generation's successes.
 
         Args:
             strategy_ids: ``(s,)`` strategy of each success.
-            values: ``{name: (s,) successful values}`` for every parameter of the memory.
-            improvements: ``(s,)`` :math:`|f(u_i) - f(x_i)| > 0`, the weights.
+            values: ``{name: (s,) successful values}`` for every parameter of the memory, or
+                a ``(P, s)`` tensor with the parameters in the memory's order.
+            improvements: ``(s,)`` :math:`|f(u_i) - f(x_i)| > 0`, the weights. An infinite
+                one (a trial beating a NaN/inf parent) is capped at 1e300, so it dominates
+                its strategy's means as the limit of the weighted mean would.
 
         Returns:
             The ``(num_strategies,)`` bool mask of rows that were updated.
         """
         k = self.values.shape[1]
-        v = torch.stack([values[n] for n in self.names], dim=1).to(torch.float64)  # (s, P)
-        w = improvements.to(torch.float64).unsqueeze(1)
-        # columns: count, sum w, sum w v_p, sum w v_p^2  -> one index_add for everything
-        wv = w * v
-        cols = torch.cat([torch.ones_like(w), w, wv, wv * v], dim=1)
-        sums = torch.zeros((k, cols.shape[1]), dtype=torch.float64, device=v.device)
-        sums.index_add_(0, strategy_ids, cols)
+        if isinstance(values, Mapping):
+            values = torch.stack([values[n] for n in self.names])
+        if k == 1 and values.shape[1] == 0:  # nothing to record
+            return torch.zeros(1, dtype=torch.bool, device=self.values.device)
+        v = values.to(torch.float64)  # (P, s)
+        w = improvements.to(torch.float64).clamp(max=1e300).unsqueeze(0)  # (1, s)
+        # rows: sum w, sum w v_p, sum w v_p^2 -> each parameter's numerator and denominator
+        # (Lehmer: w v^2 / w v; arithmetic: w v / w)
+        wv = v * w
+        cols = torch.cat([w, wv, wv * v])  # (1 + 2P, s)
+        if k == 1:
+            sums = cols.sum(dim=1).unsqueeze(0)  # (1, 1 + 2P)
+        else:
+            sums = torch.zeros((k, cols.shape[0]), dtype=torch.float64, device=v.device)
+            sums.index_add_(0, strategy_ids, cols.T)
         num = sums.index_select(1, self._num_cols)  # (K, P)
         den = sums.index_select(1, self._den_cols)
-        positive = den > 0
-        means = torch.where(positive, num / torch.where(positive, den, 1.0), 0.0)
-        has = sums[:, 0] > 0
+        # den > 0 wherever a strategy has successes, but for a Lehmer mean of values that
+        # are all 0 (0 / 0: 0)
+        means = num.div_(den).nan_to_num_(0.0).T.to(self.values.dtype)  # (P, K)
         # the cells (k, position_k) of every parameter, through a flat (P, K*H) view
         flat = self.values.view(self.values.shape[0], -1)
-        cells = self._rows * self.size + self.position
+        if k == 1:  # one strategy with at least one success: always an update
+            flat.index_copy_(1, self.position, means)
+            self.position = torch.remainder(self.position + 1, self.size)
+            return torch.ones(1, dtype=torch.bool, device=self.values.device)
+        has = sums[:, 0] > 0
+        cells = torch.add(self.position, self._rows, alpha=self.size)
         current = flat.index_select(1, cells)  # (P, K)
-        flat.index_copy_(1, cells, torch.where(has, means.T.to(self.values.dtype), current))
+        flat.index_copy_(1, cells, torch.where(has, means, current))
         self.position = torch.where(has, (self.position + 1) % self.size, self.position)
         return has
 
@@ -169,13 +186,36 @@ class Archive:
 
     Beaten parents are appended; when the archive would exceed its capacity, random members
     (old or new) are deleted until it fits, as in JADE and SHADE.
+
+    Args:
+        capacity: Maximum number of members (SHADE: the population size).
+        dim: Length of a member vector.
+        storage: Optional ``(capacity, dim)`` tensor to hold the members (for example a view
+            of rows following the population in one block); allocated when not given.
     """
 
-    def __init__(self, capacity: int, dim: int, *, device=None, dtype=torch.float32):
+    def __init__(
+        self,
+        capacity: int,
+        dim: int,
+        *,
+        device=None,
+        dtype=torch.float32,
+        storage: torch.Tensor | None = None,
+    ):
         if capacity < 0:
             raise ValueError(f"Archive capacity must be >= 0, got {capacity}.")
         self.capacity = int(capacity)
-        self.data = torch.empty((self.capacity, dim), device=device, dtype=dtype)
+        if storage is None:
+            storage = torch.empty((self.capacity, dim), device=device, dtype=dtype)
+        elif tuple(storage.shape) != (self.capacity, dim):
+            raise ValueError(
+                f"Archive `storage` must have shape ({self.capacity}, {dim}), got "
+                f"{tuple(storage.shape)}."
+            )
+        # may be a view into a larger tensor (the DE engine keeps population ++ archive in
+        # one block, so population-or-archive indices need a single gather)
+        self.data = storage
         self.count = 0
         self._positions = torch.arange(self.capacity, device=self.data.device)
 
@@ -184,31 +224,38 @@ class Archive:
         """The ``(count, d)`` current members (a view)."""
         return self.data[: self.count]
 
-    def add(self, rows: torch.Tensor, *, generator=None) -> None:
-        """Insert the ``(k, d)`` beaten parents ``rows``."""
-        k = rows.shape[0]
+    def add(
+        self, rows: torch.Tensor, *, generator=None, index: torch.Tensor | None = None
+    ) -> None:
+        """Insert the beaten parents ``rows`` (``(k, d)``), or ``rows[index]`` when ``index``
+        is given (only the members that stay are then gathered).
+
+        When the archive overflows, the members and the newcomers together keep a uniformly
+        random subset of ``capacity`` of them: a random ``k``-subset of the ``count + k`` is
+        deleted, the newcomers that survive fill the slots of the deleted members (and any
+        free slots), and nothing else moves.
+        """
+        k = rows.shape[0] if index is None else index.shape[0]
         if k == 0 or self.capacity == 0:
             return
-        if self.count + k <= self.capacity:
-            self.data[self.count : self.count + k] = rows
+        old = self.count
+        if old + k <= self.capacity:
+            new = rows if index is None else rows.index_select(0, index)
+            self.data[old : old + k] = new
             self.count += k
             return
-        old = self.count
-        keep = torch.randperm(old + k, generator=generator, device=self.data.device)
-        keep = keep[: self.capacity]
-        keep, _ = torch.sort(keep)
-        # The archive becomes (members ++ rows)[keep]. As keep is sorted and keep[j] >= j,
-        # the members kept in place form a prefix; the other kept members move forward (read
-        # before written) and the kept new rows follow: no (count + k, d) temporary.
-        positions = self._positions
-        from_old = keep < old
-        n_old, stay = torch.stack(
-            [from_old.sum(), (from_old & (keep == positions)).sum()]
-        ).tolist()
-        if stay < n_old:
-            self.data[stay:n_old] = self.data.index_select(0, keep[stay:n_old])
-        if n_old < self.capacity:
-            self.data[n_old:] = rows.index_select(0, keep[n_old:] - old)
+        excess = old + k - self.capacity
+        deleted = torch.zeros(old + k, dtype=torch.bool, device=self.data.device)
+        order = torch.randperm(old + k, generator=generator, device=self.data.device)
+        deleted[order[:excess]] = True
+        # slots to fill: deleted members, then the free tail (if the archive was not full)
+        slots = deleted[:old].nonzero().squeeze(1)
+        if old < self.capacity:
+            slots = torch.cat([slots, self._positions[old:]])
+        survivors = (~deleted[old:]).nonzero().squeeze(1)  # as many as the slots
+        if index is not None:
+            survivors = index.index_select(0, survivors)
+        self.data.index_copy_(0, slots, rows.index_select(0, survivors))
         self.count = self.capacity
 
     def state_dict(self) -> dict:

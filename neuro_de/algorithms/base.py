@@ -204,7 +204,9 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
     def _evaluate_parents(self) -> None:
         self.problem.evaluate(self._population)
 
+    @torch.no_grad()
     def _step(self) -> None:
+        # the one no_grad of a generation; the operators inside skip their own
         if self._generation_index > 0 and hasattr(self.problem, "advance_generation"):
             self.problem.advance_generation()
         self._ensure_parents_current()

@@ -38,6 +38,7 @@ from ..operators import (
     MutationContext,
     Strategy,
     binomial_crossover,
+    combine_terms,
     get_strategy,
     repair_bounds,
     sample_distinct,
@@ -81,6 +82,70 @@ def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tu
     if not (low <= lo < hi <= high):
         raise ValueError(f"`{name}` must satisfy {low} <= low < high <= {high}, got {rng!r}.")
     return lo, hi
+
+
+class _FusedPool:
+    """The tables that build the mutants of a pool of linear strategies in one pass.
+
+    Each individual's terms read from a row of ``values``, an ``(N, S)`` table of candidate
+    vector indices whose columns are the ``slots``: the target ``x``, ``best``, ``pbest``
+    (those the pool uses), the ``num_plain`` random individuals and, for an archive strategy,
+    one column drawn from population ∪ archive. Strategy ``k``'s term ``t`` reads slot
+    ``slot_table[k, t]`` and has coefficient ``const[k, t] + per_F[k, t] F + per_K[k, t] K``.
+    A strategy with fewer than ``T`` terms is padded with coefficient-0 terms on its own
+    first vector (so a padded term never reads a vector the mutant does not already use).
+    """
+
+    def __init__(self, strategies, *, device, dtype):
+        archive_users = [s for s in strategies if "archive" in s.needs]
+        self.num_plain = max(s.num_random - ("archive" in s.needs) for s in strategies)
+        self.union_column = bool(archive_users)
+        self.slots = [v for v in ("x", "best", "pbest") if any(v in s.vectors for s in strategies)]
+        first_random = len(self.slots)
+        num_terms = max(s.num_terms for s in strategies)
+        table, const, per_F, per_K = [], [], [], []
+        self.coef_fns = []
+        for k, s in enumerate(strategies):
+            row = []
+            for v in s.vectors:
+                if v.startswith("r"):
+                    j = int(v[1:])
+                    if "archive" in s.needs and j == s.num_random:
+                        row.append(first_random + self.num_plain)  # the union column
+                    else:
+                        row.append(first_random + j - 1)
+                else:
+                    row.append(self.slots.index(v))
+            pad = num_terms - len(row)
+            table.append(row + [row[0]] * pad)
+            coef = s.coef if s.coef_fn is None else [(0.0, 0.0, 0.0)] * s.num_terms
+            coef = list(coef) + [(0.0, 0.0, 0.0)] * pad
+            const.append([c[0] for c in coef])
+            per_F.append([c[1] for c in coef])
+            per_K.append([c[2] for c in coef])
+            if s.coef_fn is not None:
+                self.coef_fns.append((k, s.coef_fn))
+        self.single = len(strategies) == 1
+        self.slot_table = torch.tensor(table, dtype=torch.int64, device=device)
+        self.identity_slots = self.single and table[0] == list(range(len(table[0]))) and (
+            len(table[0]) == first_random + self.num_plain + int(self.union_column)
+        )
+        self.const = torch.tensor(const, dtype=dtype, device=device)
+        self.per_F = torch.tensor(per_F, dtype=dtype, device=device)
+        self.per_K = torch.tensor(per_K, dtype=dtype, device=device)
+        self.needs_K = any("K" in s.needs for s in strategies)
+
+    @classmethod
+    def build(cls, strategies, *, device, dtype) -> _FusedPool | None:
+        """The tables for ``strategies``, or None when the pool cannot be fused: a strategy
+        returns mutants, or an archive strategy shares the pool with strategies that use
+        more random individuals (its union column must avoid only its own picks)."""
+        if not all(s.linear for s in strategies):
+            return None
+        num_plain = max(s.num_random - ("archive" in s.needs) for s in strategies)
+        if any("archive" in s.needs and s.num_random - 1 != num_plain for s in strategies):
+            return None
+        return cls(strategies, device=device, dtype=dtype)
 
 
 class DEEngine(PopulationAlgorithm):
@@ -222,9 +287,10 @@ class DEEngine(PopulationAlgorithm):
 
         # archive and p-best
         self._archive: Archive | None = None
+        self._union: torch.Tensor | None = None  # population ++ archive, one block
         if needs_archive and archive_rate > 0:
             cap = int(round(archive_rate * self._popsize))
-            self._archive = Archive(cap, problem.solution_length, device=device, dtype=dtype)
+            self._archive = self._attach_archive(problem, cap)
         p_max = float(p_best[1])
         if p_best[0] is not None:
             p_min = float(p_best[0])
@@ -244,6 +310,22 @@ class DEEngine(PopulationAlgorithm):
         self._self_exclude = self._rows[:, None]
         self._needs_best = any("best" in s.needs for s in strategies)
         self._all_crossover = all(s.crossover for s in strategies)
+        self._fused = _FusedPool.build(strategies, device=device, dtype=dtype)
+
+    def _attach_archive(self, problem: Problem, capacity: int) -> Archive:
+        """Move the population into the first rows of a ``(N + capacity, d)`` block whose
+        remaining rows hold the archive, so that an index into population ∪ archive is one
+        gather (no per-generation concatenation or second gather)."""
+        n = self._popsize
+        union = SolutionBatch(problem, n + capacity, empty=True)
+        union.access_values()[:n] = self._population.access_values(keep_evals=True)
+        self._union_batch = union
+        self._population = union[:n]
+        self._union = union.access_values(keep_evals=True)
+        return Archive(
+            capacity, problem.solution_length, storage=self._union[n:], device=self._device,
+            dtype=self._dtype,
+        )
 
     # ------------------------------------------------------------------ draws
     @property
@@ -287,7 +369,7 @@ class DEEngine(PopulationAlgorithm):
             CR = torch.full((n,), self._CR_fixed, device=dev, dtype=dt)
         elif self._scheme == "sade":
             mu, sigma = self._sade_F
-            F = torch.randn(n, generator=gen, device=dev, dtype=dt).mul_(sigma).add_(mu)
+            F = torch.normal(mu, sigma, (n,), generator=gen, device=dev, dtype=dt)
             if self._clip_F:
                 F.clamp_(lo_f, hi_f)
             CR = normal_clipped(
@@ -296,7 +378,7 @@ class DEEngine(PopulationAlgorithm):
         else:
             slots = self._memory.sample_slots(n, generator=gen)
             draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
-            loc_F, loc_CR = self._memory.locations_of(("F", "CR"), ids, slots)
+            loc_F, loc_CR = self._memory.cells(self._memory_ids(ids), slots)  # names F, CR
             F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
             CR = normal_clipped(loc_CR, self._CR_scale, low=lo_c, high=hi_c, generator=gen)
         if phase:
@@ -311,31 +393,112 @@ class DEEngine(PopulationAlgorithm):
                 slots = self._memory_freq.sample_slots(n, generator=gen)
                 draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
                 freqs = draw(
-                    self._memory_freq.locations("freq", ids, slots), self._sin["freq_scale"],
-                    low=0.0, high=float("inf"), generator=gen,
+                    self._memory_freq.cells(self._memory_ids(ids), slots)[0],
+                    self._sin["freq_scale"], low=0.0, high=float("inf"), generator=gen,
                 )
                 unit = sinusoidal_increasing(g, horizon, freqs)
             F = unit.mul_(hi_f - lo_f).add_(lo_f)  # map the [0, 1] schedule onto F_range
         return F, CR, freqs
 
+    def _memory_ids(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """Strategy ids for the memories; None (row 0 for all) with a single strategy."""
+        return None if len(self._strategies) == 1 else ids
+
     def _p_best_indices(self, utility: torch.Tensor, n: int) -> torch.Tensor:
+        r"""For each of ``n`` individuals, :math:`p_i \sim U[p_{min}, p_{max}]` and a parent
+        drawn uniformly from the best :math:`\max(1, \mathrm{round}(p_i N))`."""
         order = torch.argsort(utility)
         lo, hi = self._p_best
-        p = torch.rand(n, generator=self._gen, device=self._device, dtype=torch.float64)
-        p = p * (hi - lo) + lo
-        count = torch.clamp(torch.round(p * self._popsize), min=1).to(torch.int64)
-        u = torch.rand(n, generator=self._gen, device=self._device, dtype=torch.float64)
-        pick = torch.minimum((u * count).to(torch.int64), count - 1)
-        return order[pick]
+        u = torch.rand((2, n), generator=self._gen, device=self._device, dtype=torch.float64)
+        count = u[0].mul_(self._popsize * (hi - lo)).add_(self._popsize * lo).round_()
+        count.clamp_(min=1)
+        # u < 1, so u * count < count: the pick is in 0 .. count - 1
+        return order.index_select(0, u[1].mul_(count).to(torch.int64))
 
     # ------------------------------------------------------------------ generation
-    @torch.no_grad()
+    def _archive_count(self) -> int:
+        return self._archive.count if self._archive is not None else 0
+
     def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
+        """Mutants (fused for a pool of linear strategies, else strategy by strategy),
+        binomial crossover and bound repair, into the reused trial buffer."""
         parents = self._population.access_values(keep_evals=True)
         trials = self._trials.access_values()
+        if self._fused is not None:
+            self._fused_mutants(ids, F, utility, parents, trials)
+            source = trials
+        else:
+            source = self._grouped_mutants(ids, F, utility, parents, trials)
+        if self._all_crossover:
+            cr_eff = CR
+        else:
+            cr_eff = torch.where(self._crossover_flags[ids], CR, 1.0)
+        binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
+        del source
+        repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
+        return trials
+
+    def _fused_mutants(self, ids, F, utility, parents, trials) -> None:
+        """All mutants of a pool of linear strategies at once: the ``(N, T)`` index and
+        coefficient tables (a few small operations, whatever the number of strategies), one
+        gather and one batched product."""
+        pool = self._fused
+        n = self._popsize
+        gen, dev = self._gen, self._device
+        count = self._archive_count()
+        pools = [n] * pool.num_plain + ([n + count] if pool.union_column else [])
+        r_all = sample_distinct(
+            n, pools, len(pools), exclude=self._self_exclude, generator=gen, device=dev
+        )
+        columns = []
+        best_index = pbest = K = None
+        for slot in pool.slots:
+            if slot == "x":
+                columns.append(self._self_exclude)
+            elif slot == "best":
+                best_index = torch.argmin(utility)
+                columns.append(best_index.reshape(1, 1).expand(n, 1))
+            elif slot == "pbest":
+                pbest = self._p_best_indices(utility, n)
+                columns.append(pbest.unsqueeze(1))
+        columns.append(r_all)
+        values = torch.cat(columns, dim=1) if len(columns) > 1 else r_all  # (N, slots)
+        F = F.unsqueeze(1)
+        if pool.needs_K:
+            K = torch.rand((n, 1), generator=gen, device=dev, dtype=self._dtype)
+        if pool.single:
+            index = values if pool.identity_slots else values.index_select(1, pool.slot_table[0])
+            coef = torch.addcmul(pool.const[0], F, pool.per_F[0])
+            if pool.needs_K:
+                coef.addcmul_(K, pool.per_K[0])
+        else:
+            index = values.gather(1, pool.slot_table.index_select(0, ids))
+            coef = pool.const.index_select(0, ids).addcmul_(F, pool.per_F.index_select(0, ids))
+            if pool.needs_K:
+                coef.addcmul_(K, pool.per_K.index_select(0, ids))
+        for k, fn in pool.coef_fns:  # coefficients that are not affine in F and K
+            strategy = self._strategies[k]
+            ctx = MutationContext(
+                population=parents, fitness=utility, rows=self._rows, F=F,
+                r=r_all[:, : strategy.num_random], best_index=best_index, pbest=pbest, K=K,
+            )
+            c = fn(ctx).to(coef.dtype)
+            t = strategy.num_terms
+            if pool.single:
+                coef = c
+            else:
+                coef[:, :t] = torch.where((ids == k).unsqueeze(1), c, coef[:, :t])
+        union = self._union[: n + count] if self._union is not None else parents
+        combine_terms(union, index, coef, out=trials)
+
+    def _grouped_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
+        """Mutants strategy by strategy (pools with a strategy that returns mutants); returns
+        the tensor holding them (``trials``, or the single strategy's own result)."""
+        n_pop = self._popsize
         best_index = torch.argmin(utility) if self._needs_best else None
         archive = self._archive.members if self._archive is not None else None
-        n_pop = self._popsize
+        count = self._archive_count()
+        union = self._union[: n_pop + count] if self._union is not None else None
         single = len(self._strategies) == 1
         if single:
             groups = [self._rows]
@@ -352,18 +515,17 @@ class DEEngine(PopulationAlgorithm):
             n_pop, n_pop, n_plain, exclude=self._self_exclude, generator=self._gen,
             device=self._device,
         )
-        source = trials  # what the crossover reads as mutants
+        source = trials
         for strategy, rows in zip(self._strategies, groups, strict=True):
             n = rows.shape[0]
             if n == 0:
                 continue
             uses_archive = "archive" in strategy.needs
             r_rows = r_all if single else r_all.index_select(0, rows)
-            if uses_archive:
+            if uses_archive:  # the last column from population ∪ archive, for these rows
                 r = r_rows[:, : strategy.num_random - 1]
-                pool = n_pop + (archive.shape[0] if archive is not None else 0)
                 last = sample_distinct(
-                    n, pool, 1, exclude=torch.cat([rows[:, None], r], dim=1),
+                    n, n_pop + count, 1, exclude=torch.cat([rows[:, None], r], dim=1),
                     generator=self._gen, device=self._device,
                 )
                 r = torch.cat([r, last], dim=1)
@@ -383,6 +545,7 @@ class DEEngine(PopulationAlgorithm):
                     if "K" in strategy.needs else None
                 ),
                 archive=archive if uses_archive else None,
+                union=union if uses_archive else None,
             )
             mutants = strategy(ctx)
             if single and mutants.shape == trials.shape and mutants.dtype == trials.dtype:
@@ -392,16 +555,8 @@ class DEEngine(PopulationAlgorithm):
             else:
                 trials.index_copy_(0, rows, mutants)
             del mutants
-        if self._all_crossover:
-            cr_eff = CR
-        else:
-            cr_eff = torch.where(self._crossover_flags[ids], CR, torch.ones_like(CR))
-        binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
-        del source
-        repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
-        return trials
+        return source
 
-    @torch.no_grad()
     def _generation(self) -> None:
         n = self._popsize
         utility = self.utility(self._population)
@@ -424,7 +579,7 @@ class DEEngine(PopulationAlgorithm):
 
         values = self._population.access_values(keep_evals=True)
         if self._archive is not None and n_success > 0:
-            self._archive.add(values.index_select(0, s_idx), generator=self._gen)
+            self._archive.add(values, index=s_idx, generator=self._gen)
         trial_values = self._trials.access_values(keep_evals=True)
         evals = self._population.access_evals()
         trial_evals = self._trials.access_evals()
@@ -452,11 +607,9 @@ class DEEngine(PopulationAlgorithm):
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)
-            self._memory.update(
-                s_ids, {"F": F.index_select(0, s_idx), "CR": CR.index_select(0, s_idx)}, s_imp
-            )
+            self._memory.update(s_ids, torch.stack([F, CR]).index_select(1, s_idx), s_imp)
         if phase == 2 and self._memory_freq is not None:
-            self._memory_freq.update(s_ids, {"freq": freqs.index_select(0, s_idx)}, s_imp)
+            self._memory_freq.update(s_ids, freqs.index_select(0, s_idx).unsqueeze(0), s_imp)
 
     def _generation_stats(self, ids, F, CR, success, phase) -> dict:
         st: dict = {}

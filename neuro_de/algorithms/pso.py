@@ -176,7 +176,6 @@ class PSO(PopulationAlgorithm):
         pick = torch.argmin(f_best[cand], dim=1)
         return pb.index_select(0, cand[idx, pick])
 
-    @torch.no_grad()
     def _generation(self) -> None:
         gen = self.problem.generator
         x = self._population.access_values()  # positions change: evals are cleared

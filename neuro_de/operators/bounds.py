@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from .grad import without_grad
+
 __all__ = ["BOUND_HANDLERS", "repair_bounds"]
 
 BOUND_HANDLERS = ("none", "clip", "midpoint")
 
 
-@torch.no_grad()
+@without_grad
 def repair_bounds(
     trials: torch.Tensor,
     parents: torch.Tensor,
@@ -37,23 +39,10 @@ def repair_bounds(
         return trials
     if method == "clip":
         return trials.clamp_(min=lower, max=upper)
+    if trials.device.type == "cpu" and trials.is_contiguous() and parents.shape == trials.shape:
+        return _midpoint_sparse(trials, parents, lower, upper)
     lo = None if lower is None else torch.as_tensor(lower, dtype=trials.dtype, device=trials.device)
     hi = None if upper is None else torch.as_tensor(upper, dtype=trials.dtype, device=trials.device)
-    if trials.device.type == "cpu" and trials.ndim == 2 and parents.shape == trials.shape:
-        # touch only the violating coordinates: few, usually
-        if trials.numel() == 0:
-            return trials
-        scalar = (lo is None or lo.ndim == 0) and (hi is None or hi.ndim == 0)
-        if scalar:
-            low, high = trials.amin(dim=1), trials.amax(dim=1)
-        if lo is not None:
-            cand = ~(low >= lo) if scalar else ~((trials - lo).amin(1) >= 0)
-            if _midpoint_rows(trials, parents, lo, cand, lower=True) and scalar and hi is not None:
-                high = trials.amax(dim=1)  # the repaired values are checked against hi too
-        if hi is not None:
-            cand = ~(high <= hi) if scalar else ~((hi - trials).amin(1) >= 0)
-            _midpoint_rows(trials, parents, hi, cand, lower=False)
-        return trials
     if lo is not None:
         torch.where(trials < lo, (parents + lo) * 0.5, trials, out=trials)
     if hi is not None:
@@ -61,26 +50,38 @@ def repair_bounds(
     return trials
 
 
-def _midpoint_rows(trials, parents, bound, cand, *, lower: bool) -> bool:
-    """The midpoint repair on the candidate rows ``cand`` (a bool per row: its minimum, resp.
-    maximum, is beyond the bound or NaN); returns whether anything was repaired.
+def _midpoint_sparse(trials, parents, lower, upper) -> torch.Tensor:
+    """The midpoint repair on the rows that violate a bound (usually a handful).
 
-    Only the candidate rows are compared element-wise (``u < l``, resp. ``u > h``, exactly as
-    the dense form) and only the violating coordinates are rewritten, with the same two
-    operations ``(x + bound) * 0.5``, so the result is bit-identical to the dense repair. A
-    NaN minimum or maximum makes its row a candidate, so a NaN cannot hide a violation.
+    Candidate rows come from per-row minima and maxima (cheap reductions; element-wise
+    comparisons into bool tensors cost several times more on CPU), and only those rows get
+    the dense rule ``u <- (x + c) / 2`` where ``c = clamp(u) != u``, ``c`` being the
+    violated bound: the same two operations as the dense form, so for parents inside the
+    bounds the result is bit-identical to it. A NaN coordinate stays NaN either way.
     """
+    if isinstance(lower, torch.Tensor):
+        lower = lower.to(device=trials.device, dtype=trials.dtype)
+    if isinstance(upper, torch.Tensor):
+        upper = upper.to(device=trials.device, dtype=trials.dtype)
+    cand = None
+    if lower is not None:
+        low = trials.amin(dim=1) if not isinstance(lower, torch.Tensor) else (
+            (trials - lower).amin(dim=1)
+        )
+        cand = low < (lower if not isinstance(lower, torch.Tensor) else 0.0)
+    if upper is not None:
+        high = trials.amax(dim=1) if not isinstance(upper, torch.Tensor) else (
+            (trials - upper).amax(dim=1)
+        )
+        above = high > (upper if not isinstance(upper, torch.Tensor) else 0.0)
+        cand = above if cand is None else cand.logical_or_(above)
     rows = cand.nonzero().squeeze(1)
     if rows.numel() == 0:
-        return False
+        return trials
     block = trials.index_select(0, rows)
-    b = bound.expand_as(trials) if bound.ndim else bound
-    b_block = b.index_select(0, rows) if bound.ndim else b
-    bad = block < b_block if lower else block > b_block
-    sub_rows, cols = bad.nonzero(as_tuple=True)
-    if sub_rows.numel() == 0:
-        return False
-    r = rows[sub_rows]
-    edge = b[r, cols] if bound.ndim else b
-    trials[r, cols] = (parents[r, cols] + edge) * 0.5
-    return True
+    lo = lower.expand_as(trials).index_select(0, rows) if isinstance(lower, torch.Tensor) else lower
+    hi = upper.expand_as(trials).index_select(0, rows) if isinstance(upper, torch.Tensor) else upper
+    edge = torch.clamp(block, lo, hi)
+    repaired = parents.index_select(0, rows).add_(edge).mul_(0.5)
+    trials.index_copy_(0, rows, torch.where(edge != block, repaired, block))
+    return trials

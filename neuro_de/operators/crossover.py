@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .grad import without_grad
+
 __all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
 
 # Columns processed per chunk, so the random temporaries of a 50M-parameter genome stay small.
@@ -68,7 +70,7 @@ def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand
     return mask.scatter_(1, index, forced)
 
 
-@torch.no_grad()
+@without_grad
 def binomial_crossover(
     parents: torch.Tensor,
     mutants: torch.Tensor,

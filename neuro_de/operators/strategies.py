@@ -1,19 +1,38 @@
 r"""DE mutation strategies and their registry.
 
-A strategy is a function ``fn(ctx: MutationContext) -> Tensor`` returning the ``(n, d)``
-mutant vectors of the ``n`` target individuals ``ctx.rows``. The engine samples the random
-indices the strategy declares (``num_random`` mutually distinct indices, all different from
-the target) before the call, so a strategy is a few lines of tensor algebra:
+A strategy turns the parents into the ``(n, d)`` mutant vectors of the ``n`` target
+individuals ``ctx.rows``. The engine samples the random indices the strategy declares
+(``num_random`` mutually distinct indices, all different from the target) before the call.
+A strategy comes in one of two forms.
+
+**Linear** (every classic DE mutation): :math:`v_i = \sum_t c_t\, y_t`, where each vector
+:math:`y_t` is the target ``x``, the ``best`` parent, a ``pbest`` parent or a random
+individual ``r1``, ``r2``, ... and each coefficient is affine in :math:`F` and :math:`K`
+(or computed by a function, as the trigonometric weights are). It is declared, not coded:
+
+.. code-block:: python
+
+    from neuro_de.operators import register_linear_strategy
+
+    register_linear_strategy(
+        "best/2", {"best": "1", "r1": "F", "r2": "-F", "r3": "F", "r4": "-F"}
+    )
+
+The engine then builds the mutants of a whole pool of linear strategies at once: one
+``(N, T)`` table of indices and one of coefficients (a few small tensor operations, however
+many strategies), one gather and one batched product (:func:`combine_terms`).
+
+**Any other** mutation is a function returning the mutants:
 
 .. code-block:: python
 
     from neuro_de.operators import register_strategy
 
-    @register_strategy("best/2", num_random=4, needs=("best",))
-    def best_2(ctx):
-        v = ctx.best()
-        v += ctx.F * (ctx.x(0) - ctx.x(1) + ctx.x(2) - ctx.x(3))
-        return v
+    @register_strategy("centroid/2", num_random=2)
+    def centroid(ctx):
+        return (ctx.x(0) + ctx.x(1)) / 2
+
+Calling a :class:`Strategy` returns the mutants, whichever form it has.
 
 Notation: :math:`x_i` the target, :math:`x_{r_k}` the k-th random individual, :math:`F` the
 per-individual scale factor (a ``(n, 1)`` tensor), :math:`K \sim U(0, 1)` per individual.
@@ -34,22 +53,87 @@ References:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
+
+from .grad import without_grad
 
 __all__ = [
     "MutationContext",
     "Strategy",
     "STRATEGIES",
+    "Terms",
+    "combine_terms",
+    "parse_coefficient",
     "register_strategy",
+    "register_linear_strategy",
     "get_strategy",
     "available_strategies",
     "trigonometric_weights",
 ]
 
 _NEEDS = frozenset({"best", "pbest", "archive", "K"})
+
+# Elements of the gathered (n * T, columns) block of combine_terms per column chunk, so that a
+# 50M-parameter genome never needs a (n * T, d) temporary.
+_CHUNK_ELEMENTS = 1 << 24
+
+
+class Terms(NamedTuple):
+    r"""A linear mutation :math:`v_i = \sum_t c_{it}\, s_{j_{it}}`.
+
+    Attributes:
+        index: ``(n, T)`` int64 row indices :math:`j_{it}` into the parents (``0 .. N-1``)
+            or, for strategies that use the archive, into ``population ++ archive``.
+        coef: ``(n, T)`` coefficients :math:`c_{it}`.
+    """
+
+    index: torch.Tensor
+    coef: torch.Tensor
+
+
+@without_grad
+def combine_terms(
+    source: torch.Tensor,
+    index: torch.Tensor,
+    coef: torch.Tensor,
+    *,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""The mutants :math:`v_i = \sum_t c_{it}\, s_{j_{it}}` of linear strategies.
+
+    One gather of the ``n * T`` rows and one batched product
+    (:math:`(n, 1, T) \times (n, T, d)`), over column chunks so that the gathered block stays
+    below ``2**24`` elements whatever ``d`` is.
+
+    Args:
+        source: ``(M, d)`` rows the indices refer to (the parents, or parents ++ archive).
+        index: ``(n, T)`` int64 row indices.
+        coef: ``(n, T)`` coefficients (cast to ``source``'s dtype).
+        out: Optional ``(n, d)`` destination.
+
+    Returns:
+        The ``(n, d)`` mutants.
+    """
+    n, num_terms = index.shape
+    d = source.shape[1]
+    if out is None:
+        out = torch.empty((n, d), device=source.device, dtype=source.dtype)
+    flat = index.reshape(-1)
+    weights = coef.to(source.dtype).reshape(n, 1, num_terms)
+    step = max(1, _CHUNK_ELEMENTS // max(n * num_terms, 1))
+    if step >= d and out.is_contiguous():
+        gathered = source.index_select(0, flat).view(n, num_terms, d)
+        torch.bmm(weights, gathered, out=out.view(n, 1, d))
+        return out
+    for start in range(0, d, step):
+        stop = min(d, start + step)
+        gathered = source[:, start:stop].index_select(0, flat).view(n, num_terms, stop - start)
+        out[:, start:stop] = torch.bmm(weights, gathered).view(n, stop - start)
+    return out
 
 
 @dataclass
@@ -67,6 +151,8 @@ class MutationContext:
         pbest: ``(n,)`` indices of a random individual among the ``p``-best, if requested.
         K: ``(n, 1)`` uniform ``U(0, 1)`` coefficients, if requested.
         archive: ``(A, d)`` external archive (may have 0 rows), if requested.
+        union: Optional ``(N + A, d)`` tensor holding ``population ++ archive`` in one
+            block (the engine keeps them contiguous, so the union costs no copy).
     """
 
     population: torch.Tensor
@@ -78,6 +164,7 @@ class MutationContext:
     pbest: torch.Tensor | None = None
     K: torch.Tensor | None = None
     archive: torch.Tensor | None = None
+    union: torch.Tensor | None = None
 
     def x(self, j: int) -> torch.Tensor:
         """A new ``(n, d)`` tensor holding the individuals ``r[:, j]``."""
@@ -85,16 +172,7 @@ class MutationContext:
 
     def x_union(self, j: int) -> torch.Tensor:
         """Like :meth:`x`, indexing ``population ++ archive`` (for archive strategies)."""
-        idx = self.r[:, j]
-        n_pop = self.population.shape[0]
-        if self.archive is None or self.archive.shape[0] == 0:
-            return self.population.index_select(0, idx)
-        out = self.population.index_select(0, idx.clamp(max=n_pop - 1))
-        rows = (idx >= n_pop).nonzero().squeeze(1)  # the draws that fall in the archive
-        if rows.shape[0]:
-            members = self.archive.index_select(0, idx.index_select(0, rows) - n_pop)
-            out.index_copy_(0, rows, members)
-        return out
+        return self.source().index_select(0, self.r[:, j])
 
     def target(self) -> torch.Tensor:
         """A new ``(n, d)`` tensor holding the targets ``x_i``."""
@@ -112,6 +190,62 @@ class MutationContext:
             raise RuntimeError("This strategy must declare needs=('pbest',).")
         return self.population.index_select(0, self.pbest)
 
+    def source(self) -> torch.Tensor:
+        """The rows that indices refer to: ``population ++ archive`` when there is an
+        archive (a view when the engine keeps them contiguous), else the population."""
+        if self.union is not None:
+            return self.union
+        if self.archive is None or self.archive.shape[0] == 0:
+            return self.population
+        return torch.cat([self.population, self.archive], dim=0)
+
+    def vector_indices(self, name: str) -> torch.Tensor:
+        """``(n,)`` row indices of the vector called ``name`` in a linear strategy's terms:
+        ``"x"`` (the targets), ``"best"``, ``"pbest"`` or ``"r<k>"`` (``r[:, k-1]``)."""
+        if name == "x":
+            return self.rows
+        if name == "best":
+            if self.best_index is None:
+                raise RuntimeError("This strategy must declare needs=('best',).")
+            return self.best_index.reshape(1).expand(self.rows.shape[0])
+        if name == "pbest":
+            if self.pbest is None:
+                raise RuntimeError("This strategy must declare needs=('pbest',).")
+            return self.pbest
+        return self.r[:, int(name[1:]) - 1]
+
+
+# ------------------------------------------------------------------ linear strategy parts
+_VECTOR = re.compile(r"^(x|best|pbest|r[1-9][0-9]*)$")
+_TERM = re.compile(r"([+-]?)([0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?)\*?([FK]?)")
+
+
+def parse_coefficient(expr: str | float) -> tuple[float, float, float]:
+    """``(a, b, c)`` of a coefficient ``a + b F + c K`` written as a number or a string such
+    as ``"1"``, ``"-F"``, ``"1 - F"``, ``"0.5*K"``, ``"2F - 1"``."""
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        return float(expr), 0.0, 0.0
+    if not isinstance(expr, str):
+        raise TypeError(f"A coefficient must be a number or a string like '1 - F', got {expr!r}.")
+    text = expr.replace(" ", "")
+    parts = [0.0, 0.0, 0.0]
+    pos = 0
+    if not text:
+        raise ValueError("Empty coefficient expression.")
+    while pos < len(text):
+        m = _TERM.match(text, pos)
+        if m is None or m.end() == pos or (not m.group(2) and not m.group(3)):
+            raise ValueError(
+                f"Cannot read coefficient {expr!r}: write a sum of numbers, F and K, such as "
+                "'1 - F' or '0.5*K + F'."
+            )
+        sign = -1.0 if m.group(1) == "-" else 1.0
+        number = float(m.group(2)) if m.group(2) else 1.0
+        slot = {"": 0, "F": 1, "K": 2}[m.group(3)]
+        parts[slot] += sign * number
+        pos = m.end()
+    return parts[0], parts[1], parts[2]
+
 
 @dataclass(frozen=True)
 class Strategy:
@@ -119,26 +253,65 @@ class Strategy:
 
     Attributes:
         name: Registry name, e.g. ``"rand/1"``.
-        fn: The mutation function ``fn(ctx) -> (n, d) tensor``.
+        fn: ``fn(ctx) -> (n, d) mutants``; ``None`` for a linear strategy.
         num_random: How many mutually distinct random indices (besides ``i``) it needs.
         crossover: Whether binomial crossover follows (``current-to-rand/1`` has none).
         needs: Subset of ``{"best", "pbest", "archive", "K"}`` the engine must provide.
         key: Short name used in status keys (``p/<key>``, ``success/<key>``, ...).
+        vectors: Linear strategies: the vector of each term (``"x"``, ``"best"``,
+            ``"pbest"``, ``"r1"``, ...).
+        coef: Linear strategies: ``(a, b, c)`` of each term's coefficient ``a + b F + c K``.
+        coef_fn: Linear strategies whose coefficients are not affine in F and K:
+            ``coef_fn(ctx) -> (n, T)`` coefficients (it replaces ``coef``).
     """
 
     name: str
-    fn: Callable[[MutationContext], torch.Tensor]
+    fn: Callable[[MutationContext], torch.Tensor] | None
     num_random: int
     crossover: bool = True
     needs: frozenset = field(default_factory=frozenset)
     key: str = ""
+    vectors: tuple[str, ...] = ()
+    coef: tuple[tuple[float, float, float], ...] = ()
+    coef_fn: Callable[[MutationContext], torch.Tensor] | None = None
 
     @property
     def min_popsize(self) -> int:
         """Smallest population for which the strategy's indices can all be distinct."""
         return self.num_random + 1
 
+    @property
+    def linear(self) -> bool:
+        """Whether the strategy is declared by its terms (the engine fuses such pools)."""
+        return bool(self.vectors)
+
+    @property
+    def num_terms(self) -> int:
+        return len(self.vectors)
+
+    def coefficients(self, ctx: MutationContext) -> torch.Tensor:
+        """``(n, T)`` coefficients of a linear strategy's terms."""
+        if self.coef_fn is not None:
+            return self.coef_fn(ctx)
+        dt, dev = ctx.population.dtype, ctx.population.device
+        table = torch.tensor(self.coef, dtype=dt, device=dev)  # (T, 3)
+        out = table[:, 0].expand(ctx.rows.shape[0], -1) + ctx.F * table[:, 1]
+        if "K" in self.needs:
+            out = out + ctx.K * table[:, 2]
+        return out
+
+    def terms(self, ctx: MutationContext) -> Terms:
+        """The :class:`Terms` of a linear strategy for the targets of ``ctx``."""
+        if not self.linear:
+            raise TypeError(f"Strategy {self.name!r} is not linear; call it for the mutants.")
+        index = torch.stack([ctx.vector_indices(v) for v in self.vectors], dim=1)
+        return Terms(index, self.coefficients(ctx))
+
     def __call__(self, ctx: MutationContext) -> torch.Tensor:
+        """The ``(n, d)`` mutants."""
+        if self.linear:
+            index, coef = self.terms(ctx)
+            return combine_terms(ctx.source(), index, coef)
         return self.fn(ctx)
 
 
@@ -147,6 +320,23 @@ STRATEGIES: dict[str, Strategy] = {}
 
 def _default_key(name: str) -> str:
     return re.sub(r"[^0-9a-zA-Z_]+", "", name.replace("-", "_"))
+
+
+def _check_needs(needs: Iterable[str]) -> frozenset:
+    needs = frozenset(needs)
+    unknown = needs - _NEEDS
+    if unknown:
+        raise ValueError(f"Unknown `needs` {sorted(unknown)}; valid: {sorted(_NEEDS)}.")
+    return needs
+
+
+def _register(strategy: Strategy, aliases: Iterable[str], overwrite: bool) -> None:
+    names = (strategy.name, *aliases)
+    for n in names:
+        if n in STRATEGIES and not overwrite:
+            raise ValueError(f"A strategy named {n!r} is already registered; pass overwrite=True.")
+    for n in names:
+        STRATEGIES[n] = strategy
 
 
 def register_strategy(
@@ -159,10 +349,11 @@ def register_strategy(
     aliases: Iterable[str] = (),
     overwrite: bool = False,
 ) -> Callable[[Callable], Callable]:
-    """Decorator registering a mutation function under ``name`` (and ``aliases``).
+    """Decorator registering a mutation function ``fn(ctx) -> (n, d) mutants`` under
+    ``name`` (and ``aliases``).
 
     Args:
-        name: The name algorithms accept, e.g. ``"rand/1"``.
+        name: The name algorithms accept, e.g. ``"centroid/2"``.
         num_random: Number of distinct random indices the function reads from ``ctx.r``.
         crossover: Whether binomial crossover is applied to its mutants.
         needs: What the engine must prepare: ``"best"``, ``"pbest"``, ``"archive"``, ``"K"``.
@@ -173,10 +364,7 @@ def register_strategy(
     Returns:
         The decorator; it returns the function unchanged.
     """
-    needs = frozenset(needs)
-    unknown = needs - _NEEDS
-    if unknown:
-        raise ValueError(f"Unknown `needs` {sorted(unknown)}; valid: {sorted(_NEEDS)}.")
+    needs = _check_needs(needs)
     if num_random < 0:
         raise ValueError(f"`num_random` must be >= 0, got {num_random}.")
 
@@ -189,15 +377,89 @@ def register_strategy(
             needs=needs,
             key=key or _default_key(name),
         )
-        for n in (name, *aliases):
-            if n in STRATEGIES and not overwrite:
-                raise ValueError(
-                    f"A strategy named {n!r} is already registered; pass overwrite=True."
-                )
-            STRATEGIES[n] = strategy
+        _register(strategy, aliases, overwrite)
         return fn
 
     return decorator
+
+
+def register_linear_strategy(
+    name: str,
+    terms: Mapping[str, str | float] | Sequence[str],
+    *,
+    coefficients: Callable[[MutationContext], torch.Tensor] | None = None,
+    archive: bool = False,
+    crossover: bool = True,
+    key: str | None = None,
+    aliases: Iterable[str] = (),
+    overwrite: bool = False,
+) -> Strategy:
+    r"""Register a linear mutation :math:`v = \sum_t c_t\, y_t` by its terms.
+
+    Args:
+        name: The name algorithms accept.
+        terms: ``{vector: coefficient}``: vectors ``"x"`` (the target), ``"best"``,
+            ``"pbest"``, ``"r1"``, ``"r2"``, ... (mutually distinct random individuals);
+            coefficients as numbers or strings affine in F and K (``"1 - F"``, ``"-F"``,
+            ``"K"``). With ``coefficients`` given, just the sequence of vectors.
+        coefficients: Optional ``fn(ctx) -> (n, T)`` coefficients, for rules that are not
+            affine in F and K (e.g. the trigonometric weights).
+        archive: The last random vector is drawn from population ∪ archive (JADE/SHADE).
+        crossover: Whether binomial crossover follows.
+        key: Short status key; default derived from the name.
+        aliases: Other names for the same strategy.
+        overwrite: Allow replacing an existing registration.
+
+    Returns:
+        The registered :class:`Strategy`.
+    """
+    if isinstance(terms, Mapping):
+        if coefficients is not None:
+            raise ValueError("Give `terms` as a sequence of vectors when `coefficients` is set.")
+        vectors = tuple(terms)
+        coef = tuple(parse_coefficient(c) for c in terms.values())
+    else:
+        if coefficients is None:
+            raise ValueError(
+                "`terms` must map each vector to its coefficient, e.g. {'r1': '1', 'r2': 'F', "
+                "'r3': '-F'}, unless a `coefficients` function is given."
+            )
+        vectors = tuple(terms)
+        coef = ()
+    if not vectors:
+        raise ValueError("A linear strategy needs at least one term.")
+    bad = [v for v in vectors if not _VECTOR.match(v)]
+    if bad or len(set(vectors)) != len(vectors):
+        raise ValueError(
+            f"Terms must be distinct vectors among 'x', 'best', 'pbest', 'r1', 'r2', ...; "
+            f"got {list(vectors)}."
+        )
+    randoms = sorted(int(v[1:]) for v in vectors if v.startswith("r"))
+    num_random = randoms[-1] if randoms else 0
+    needs = set()
+    if "best" in vectors:
+        needs.add("best")
+    if "pbest" in vectors:
+        needs.add("pbest")
+    if any(c[2] != 0.0 for c in coef):
+        needs.add("K")
+    if archive:
+        if num_random == 0:
+            raise ValueError("An archive strategy needs a random vector ('r1', ...).")
+        needs.add("archive")
+    strategy = Strategy(
+        name=name,
+        fn=None,
+        num_random=num_random,
+        crossover=bool(crossover),
+        needs=frozenset(needs),
+        key=key or _default_key(name),
+        vectors=vectors,
+        coef=coef,
+        coef_fn=coefficients,
+    )
+    _register(strategy, aliases, overwrite)
+    return strategy
 
 
 def available_strategies() -> list[str]:
@@ -209,7 +471,7 @@ def get_strategy(spec: str | Strategy | Callable, *, num_random: int | None = No
     """Resolve a strategy given by name, as a :class:`Strategy`, or as a plain callable.
 
     A plain callable must say how many random indices it needs (``num_random``, or an
-    attribute ``fn.num_random``); it gets crossover and no extra needs.
+    attribute ``fn.num_random``); it returns mutants, gets crossover and no extra needs.
     """
     if isinstance(spec, Strategy):
         return spec
@@ -217,7 +479,8 @@ def get_strategy(spec: str | Strategy | Callable, *, num_random: int | None = No
         if spec not in STRATEGIES:
             raise ValueError(
                 f"Unknown mutation strategy {spec!r}. Registered: {available_strategies()}. "
-                "Register your own with neuro_de.operators.register_strategy."
+                "Register your own with neuro_de.operators.register_strategy or "
+                "register_linear_strategy."
             )
         return STRATEGIES[spec]
     if callable(spec):
@@ -233,105 +496,67 @@ def get_strategy(spec: str | Strategy | Callable, *, num_random: int | None = No
 
 
 # --------------------------------------------------------------------------------------
-# Built-in strategies. Each builds its result in a freshly gathered tensor and works in
-# place on it, so the peak memory is a few (n, d) temporaries.
+# Built-in strategies, all linear.
 # --------------------------------------------------------------------------------------
 
+#: DE/rand/1 (Storn & Price 1997; the seed paper's S1): v = x_r1 + F (x_r2 - x_r3).
+RAND_1 = register_linear_strategy(
+    "rand/1", {"r1": "1", "r2": "F", "r3": "-F"}, key="rand1", aliases=("S1",)
+)
 
-@register_strategy("rand/1", num_random=3, key="rand1", aliases=("S1",))
-def rand_1(ctx: MutationContext) -> torch.Tensor:
-    r"""DE/rand/1: :math:`v = x_{r_1} + F (x_{r_2} - x_{r_3})` (Storn & Price 1997; paper S1)."""
-    v = ctx.x(1)
-    v.sub_(ctx.x(2)).mul_(ctx.F).add_(ctx.x(0))
-    return v
+#: DE/rand/2 (S3): v = x_r1 + F (x_r2 - x_r3) + F (x_r4 - x_r5).
+RAND_2 = register_linear_strategy(
+    "rand/2",
+    {"r1": "1", "r2": "F", "r3": "-F", "r4": "F", "r5": "-F"},
+    key="rand2",
+    aliases=("S3",),
+)
 
+#: DE/best/1: v = x_best + F (x_r1 - x_r2).
+BEST_1 = register_linear_strategy("best/1", {"best": "1", "r1": "F", "r2": "-F"}, key="best1")
 
-@register_strategy("rand/2", num_random=5, key="rand2", aliases=("S3",))
-def rand_2(ctx: MutationContext) -> torch.Tensor:
-    r"""DE/rand/2: :math:`v = x_{r_1} + F (x_{r_2} - x_{r_3}) + F (x_{r_4} - x_{r_5})` (S3)."""
-    v = ctx.x(1)
-    v.sub_(ctx.x(2)).add_(ctx.x(3)).sub_(ctx.x(4)).mul_(ctx.F).add_(ctx.x(0))
-    return v
+#: DE/best/2: v = x_best + F (x_r1 - x_r2) + F (x_r3 - x_r4).
+BEST_2 = register_linear_strategy(
+    "best/2", {"best": "1", "r1": "F", "r2": "-F", "r3": "F", "r4": "-F"}, key="best2"
+)
 
-
-@register_strategy("best/1", num_random=2, needs=("best",), key="best1")
-def best_1(ctx: MutationContext) -> torch.Tensor:
-    r"""DE/best/1: :math:`v = x_{best} + F (x_{r_1} - x_{r_2})`."""
-    v = ctx.x(0)
-    v.sub_(ctx.x(1)).mul_(ctx.F).add_(ctx.population[ctx.best_index])
-    return v
-
-
-@register_strategy("best/2", num_random=4, needs=("best",), key="best2")
-def best_2(ctx: MutationContext) -> torch.Tensor:
-    r"""DE/best/2: :math:`v = x_{best} + F (x_{r_1} - x_{r_2}) + F (x_{r_3} - x_{r_4})`."""
-    v = ctx.x(0)
-    v.sub_(ctx.x(1)).add_(ctx.x(2)).sub_(ctx.x(3)).mul_(ctx.F).add_(ctx.population[ctx.best_index])
-    return v
-
-
-@register_strategy(
+#: SaDE's DE/rand-to-best/2 (Qin et al. 2009), i.e. current-to-best/2:
+#: v = x_i + F (x_best - x_i) + F (x_r1 - x_r2) + F (x_r3 - x_r4).
+CURRENT_TO_BEST_2 = register_linear_strategy(
     "current-to-best/2",
-    num_random=4,
-    needs=("best",),
+    {"x": "1 - F", "best": "F", "r1": "F", "r2": "-F", "r3": "F", "r4": "-F"},
     key="ctb2",
     aliases=("rand-to-best/2",),
 )
-def current_to_best_2(ctx: MutationContext) -> torch.Tensor:
-    r"""SaDE's DE/rand-to-best/2 (Qin et al. 2009), i.e. current-to-best/2:
 
-    .. math:: v = x_i + F (x_{best} - x_i) + F (x_{r_1} - x_{r_2}) + F (x_{r_3} - x_{r_4})
-    """
-    xi = ctx.target()
-    v = ctx.population[ctx.best_index] - xi
-    v.add_(ctx.x(0)).sub_(ctx.x(1)).add_(ctx.x(2)).sub_(ctx.x(3)).mul_(ctx.F).add_(xi)
-    return v
-
-
-@register_strategy("current-to-best/1", num_random=2, needs=("best",), key="ctb1", aliases=("S2",))
-def current_to_best_1(ctx: MutationContext) -> torch.Tensor:
-    r"""The seed paper's S2, current-to-best/1 (one difference pair, not SaDE's two):
-
-    .. math:: v = x_i + F (x_{gbest} - x_i) + F (x_{r_2} - x_{r_3})
-    """
-    xi = ctx.target()
-    v = ctx.population[ctx.best_index] - xi
-    v.add_(ctx.x(0)).sub_(ctx.x(1)).mul_(ctx.F).add_(xi)
-    return v
-
-
-@register_strategy(
-    "current-to-rand/1", num_random=3, crossover=False, needs=("K",), key="ctr1", aliases=("S4",)
+#: The seed paper's S2, current-to-best/1 (one difference pair, not SaDE's two):
+#: v = x_i + F (x_gbest - x_i) + F (x_r2 - x_r3).
+CURRENT_TO_BEST_1 = register_linear_strategy(
+    "current-to-best/1",
+    {"x": "1 - F", "best": "F", "r1": "F", "r2": "-F"},
+    key="ctb1",
+    aliases=("S2",),
 )
-def current_to_rand_1(ctx: MutationContext) -> torch.Tensor:
-    r"""DE/current-to-rand/1 (SaDE; the seed paper's S4, no crossover):
 
-    .. math:: v = x_i + K (x_{r_1} - x_i) + F (x_{r_2} - x_{r_3}), \quad K \sim U(0, 1)
-    """
-    xi = ctx.target()
-    v = ctx.x(0)
-    v.sub_(xi).mul_(ctx.K)
-    diff = ctx.x(1)
-    diff.sub_(ctx.x(2)).mul_(ctx.F)
-    v.add_(diff).add_(xi)
-    return v
-
-
-@register_strategy(
-    "current-to-pbest/1", num_random=2, needs=("pbest", "archive"), key="ctpb1"
+#: DE/current-to-rand/1 (SaDE; the seed paper's S4), no crossover, K ~ U(0, 1):
+#: v = x_i + K (x_r1 - x_i) + F (x_r2 - x_r3).
+CURRENT_TO_RAND_1 = register_linear_strategy(
+    "current-to-rand/1",
+    {"x": "1 - K", "r1": "K", "r2": "F", "r3": "-F"},
+    crossover=False,
+    key="ctr1",
+    aliases=("S4",),
 )
-def current_to_pbest_1(ctx: MutationContext) -> torch.Tensor:
-    r"""JADE/SHADE current-to-pbest/1 with external archive:
 
-    .. math:: v = x_i + F (x_{pbest} - x_i) + F (x_{r_1} - \tilde{x}_{r_2})
-
-    :math:`x_{pbest}` is drawn uniformly from the best :math:`\lceil pN \rceil` parents,
-    :math:`x_{r_1}` from the population, :math:`\tilde{x}_{r_2}` from population ∪ archive.
-    """
-    xi = ctx.target()
-    v = ctx.pbest_vectors()
-    v.sub_(xi).add_(ctx.x(0)).sub_(ctx.x_union(1)).mul_(ctx.F).add_(xi)
-    return v
+#: JADE/SHADE current-to-pbest/1 with external archive:
+#: v = x_i + F (x_pbest - x_i) + F (x_r1 - x~_r2), x_pbest uniform among the best
+#: ceil(pN) parents, x_r1 from the population, x~_r2 from population ∪ archive.
+CURRENT_TO_PBEST_1 = register_linear_strategy(
+    "current-to-pbest/1",
+    {"x": "1 - F", "pbest": "F", "r1": "F", "r2": "-F"},
+    archive=True,
+    key="ctpb1",
+)
 
 
 def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) -> torch.Tensor:
@@ -343,36 +568,40 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     are first shifted by the population minimum so they are non-negative and the ordering is
     kept. When :math:`\sum |f| = 0` the weights are :math:`1/3` each (the centroid).
     """
-    low = population_fitness.min()
-    if bool(low < 0):
-        f = f - low
-    a = f.abs()
+    # shift by min(0, lowest parent fitness): a no-op for non-negative objectives, and no
+    # host sync to decide it
+    a = (f - population_fitness.min().clamp(max=0.0)).abs_()
     s = a.sum(dim=1, keepdim=True)
-    third = torch.full_like(a, 1.0 / 3.0)
-    return torch.where(s > 0, a / torch.where(s > 0, s, torch.ones_like(s)), third)
+    positive = s > 0
+    return torch.where(positive, a / torch.where(positive, s, 1.0), 1.0 / 3.0)
 
 
-@register_strategy("trigonometric", num_random=3, key="trig", aliases=("S_trigo", "trig"))
-def trigonometric(ctx: MutationContext) -> torch.Tensor:
-    r"""Trigonometric mutation (Fan & Lampinen 2003; the seed paper's S_Trigo):
+def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
+    r"""Coefficients of the trigonometric mutation (Fan & Lampinen 2003; the seed paper's
+    S_Trigo):
 
     .. math::
         v = \frac{x_{r_1} + x_{r_2} + x_{r_3}}{3} + (p_2 - p_1)(x_{r_1} - x_{r_2})
             + (p_3 - p_2)(x_{r_2} - x_{r_3}) + (p_1 - p_3)(x_{r_3} - x_{r_1}),
         \quad p_k = \frac{|f(x_{r_k})|}{\sum_j |f(x_{r_j})|}
 
-    Equivalently :math:`v = \sum_k c_k x_{r_k}` with :math:`c_1 = 1/3 + p_2 + p_3 - 2 p_1`,
-    :math:`c_2 = 1/3 + p_1 + p_3 - 2 p_2`, :math:`c_3 = 1/3 + p_1 + p_2 - 2 p_3` (so
-    :math:`c_k = 4/3 - 3 p_k`), which is how it is computed: three gathers, no differences.
-    F is not used. See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
+    is :math:`v = \sum_k c_k x_{r_k}` with :math:`c_1 = 1/3 + p_2 + p_3 - 2 p_1`,
+    :math:`c_2 = 1/3 + p_1 + p_3 - 2 p_2`, :math:`c_3 = 1/3 + p_1 + p_2 - 2 p_3`, i.e.
+    :math:`c_k = 1/3 + (p_1 + p_2 + p_3) - 3 p_k`: three terms, no differences. F is not used.
+    See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
     """
-    f = ctx.fitness.index_select(0, ctx.r.reshape(-1)).reshape(ctx.r.shape).to(
-        ctx.population.dtype
-    )
+    r = ctx.r[:, :3]
+    f = ctx.fitness.index_select(0, r.reshape(-1)).view(r.shape)
     p = trigonometric_weights(f, population_fitness=ctx.fitness)
-    p1, p2, p3 = p[:, 0:1], p[:, 1:2], p[:, 2:3]
-    third = 1.0 / 3.0
-    v = ctx.x(0).mul_(third + p2 + p3 - 2.0 * p1)
-    v.add_(ctx.x(1).mul_(third + p1 + p3 - 2.0 * p2))
-    v.add_(ctx.x(2).mul_(third + p1 + p2 - 2.0 * p3))
-    return v
+    coef = torch.add(p.sum(dim=1, keepdim=True), p, alpha=-3.0).add_(1.0 / 3.0)
+    return coef.to(ctx.population.dtype)
+
+
+#: Trigonometric mutation (Fan & Lampinen 2003; the seed paper's S_Trigo).
+TRIGONOMETRIC = register_linear_strategy(
+    "trigonometric",
+    ("r1", "r2", "r3"),
+    coefficients=trigonometric_coefficients,
+    key="trig",
+    aliases=("S_trigo", "trig"),
+)
