@@ -7,7 +7,9 @@ row gives the median over ``--seeds`` of:
 
 * **ms/gen**: wall time per generation, ``time.perf_counter`` around ``--generations`` calls
   of ``searcher.step()`` after one warm-up generation (which also evaluates the initial
-  population); CUDA is synchronised before reading the clock;
+  population); CUDA is synchronised before reading the clock. The algorithms of one seed
+  run interleaved, ``--block`` generations at a time each, so that drift in a shared
+  machine's speed does not favour one row;
 * **x floor**: ratio to the *bare vectorised evaluation* of the same function on a
   ``(popsize, d)`` tensor, measured in the same run (``f(pop)``; nothing else);
 * **x DE**: ratio to DE's ms/gen on the same function;
@@ -78,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--popsize", type=int, default=100)
     parser.add_argument("--generations", type=int, default=200, help="timed generations")
     parser.add_argument("--seeds", type=int, default=3, help="runs per row (median)")
+    parser.add_argument(
+        "--block", type=int, default=10,
+        help="generations per turn when the algorithms' runs are interleaved",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
@@ -161,20 +167,38 @@ def time_floor(fn, problem: Problem, popsize: int, repeats: int) -> tuple[float,
     return 1e3 * statistics.median(bare), 1e3 * statistics.median(evaluate)
 
 
-def time_algorithm(make, fn, args, seed: int, device, dtype) -> tuple[float, float]:
-    """ms per generation (after one warm-up generation) and the final best fitness."""
-    problem = make_problem(fn, args.dim, seed, device, dtype)
-    searcher = make(problem, args.popsize)
-    searcher.step()  # warm-up: evaluates the initial population, allocates buffers
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.generations):
-        searcher.step()
-    _sync(device)
-    elapsed = time.perf_counter() - t0
-    kept = searcher.personal_best if isinstance(searcher, PSO) else searcher.population
-    best = float(kept.evals[:, 0].min())
-    return 1e3 * elapsed / args.generations, best
+def time_algorithms(names, fn, args, seed: int, device, dtype) -> dict[str, tuple[float, float]]:
+    """ms per generation (after one warm-up generation) and the final best fitness of each
+    algorithm, for one seed.
+
+    Every algorithm runs its own ``--generations`` generations from its own start, but the
+    runs are interleaved in blocks of ``--block`` generations (round robin over the
+    algorithms), so a slow or fast spell of a shared machine falls on all rows alike instead
+    of on whichever row happened to run then.
+    """
+    searchers = {}
+    for name in names:
+        problem = make_problem(fn, args.dim, seed, device, dtype)
+        searchers[name] = ALGORITHMS[name](problem, args.popsize)
+        searchers[name].step()  # warm-up: evaluates the initial population, allocates buffers
+    elapsed = dict.fromkeys(names, 0.0)
+    done = 0
+    while done < args.generations:
+        block = min(args.block, args.generations - done)
+        for name, searcher in searchers.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(block):
+                searcher.step()
+            _sync(device)
+            elapsed[name] += time.perf_counter() - t0
+        done += block
+    results = {}
+    for name, searcher in searchers.items():
+        kept = searcher.personal_best if isinstance(searcher, PSO) else searcher.population
+        best = float(kept.evals[:, 0].min())
+        results[name] = (1e3 * elapsed[name] / args.generations, best)
+    return results
 
 
 def goal_met(name: str, ms: float, de_ms: float) -> str:
@@ -215,14 +239,11 @@ def main(argv: list[str] | None = None) -> None:
             f"| {fname} | floor: problem.evaluate | {evaluate:.3f} | {evaluate / floor:.2f} "
             f"| | | |"
         )
+        runs = [time_algorithms(names, fn, args, seed, device, dtype) for seed in range(args.seeds)]
         results = {}
         for name in names:
-            runs = [
-                time_algorithm(ALGORITHMS[name], fn, args, seed, device, dtype)
-                for seed in range(args.seeds)
-            ]
-            ms = statistics.median(r[0] for r in runs)
-            best = statistics.median(r[1] for r in runs)
+            ms = statistics.median(run[name][0] for run in runs)
+            best = statistics.median(run[name][1] for run in runs)
             results[name] = (ms, best)
         de_ms = results["DE"][0] if "DE" in results else float("nan")
         for name, (ms, best) in results.items():

@@ -151,6 +151,7 @@ class MedianCRMemory:
             (learning_period, popsize), float("nan"), device=device, dtype=dtype
         )
         self.ids = torch.full((learning_period, popsize), -1, device=device, dtype=torch.int64)
+        self._twice_ids = torch.arange(num_strategies, device=device, dtype=torch.float64) * 2
         self.generations = 0
 
     def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
@@ -166,21 +167,21 @@ class MedianCRMemory:
         at once: the successes sorted by ``(k, CR)`` (one sort of the key ``2k + CR``, exact
         in float64 since CR is in [0, 1]), then the middle one or two of each strategy's
         block. A strategy without success in the window keeps its :math:`CRm_k`."""
-        flat_ids = self.ids.reshape(-1)
+        flat_ids = self.ids.view(-1)
         hits = (flat_ids >= 0).nonzero().squeeze(1)
         m = hits.shape[0]
         if m == 0:  # no success in the window: every CRm_k stays
             return
-        k = self.means.shape[0]
         ids = flat_ids.index_select(0, hits)
-        key = self.values.reshape(-1).index_select(0, hits).to(torch.float64)
-        key = torch.add(key, ids, alpha=2).sort().values
-        counts = torch.bincount(ids, minlength=k)
-        starts = counts.cumsum(0).sub_(counts)
-        lo = (starts + (counts - 1).div(2, rounding_mode="floor")).clamp_(0, m - 1)
-        hi = (starts + counts.div(2, rounding_mode="floor")).clamp_(0, m - 1)
-        strategy = torch.arange(k, device=key.device, dtype=torch.float64)
-        med = (key[lo] + key[hi]).mul_(0.5).sub_(strategy, alpha=2).to(self.means.dtype)
+        key = self.values.view(-1).index_select(0, hits).to(torch.float64)
+        key = key.add_(ids, alpha=2).sort().values
+        counts = torch.bincount(ids, minlength=self.means.shape[0])
+        # block k is key[start_k : start_k + count_k]; its middle ones are at
+        # start_k + (count_k - 1) // 2 and start_k + count_k // 2, i.e. (b - 1) // 2 and
+        # b // 2 with b = 2 start_k + count_k
+        b = counts.cumsum(0).mul_(2).sub_(counts)
+        middle = torch.stack([b - 1, b]).div_(2, rounding_mode="floor").clamp_(0, m - 1)
+        med = key[middle].sum(0).mul_(0.5).sub_(self._twice_ids).to(self.means.dtype)
         self.means = torch.where(counts > 0, med, self.means)
 
     def state_dict(self) -> dict:

@@ -22,12 +22,6 @@ _SQRT2 = math.sqrt(2.0)
 _FINITE_MAX = 1e30  # cap of an unbounded draw (U = 0 exactly gives an infinite F)
 
 
-def _uniform_open_low(x: torch.Tensor, generator) -> torch.Tensor:
-    """U(0, 1] in float64, shaped like ``x``."""
-    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float64)
-    return torch.rsub(u, 1.0)
-
-
 def cauchy_regenerate(
     loc: torch.Tensor, scale: float, *, low: float = 0.0, high: float = 1.0, generator=None
 ) -> torch.Tensor:
@@ -54,20 +48,23 @@ def normal_regenerate(
     r"""Like :func:`cauchy_regenerate` with a normal draw :math:`N(loc, scale^2)`
     (the seed paper's ``randn(M_r, V)`` for F and the sinusoidal frequency).
 
-    Sampled as :math:`F = loc + scale\, \Phi^{-1}(1 - s)` with :math:`s` uniform in
-    :math:`(0, 1 - \Phi(z_0)]`, :math:`z_0 = (low - loc)/scale`: the standard normal
-    conditioned on :math:`Z > z_0`. A location more than ~8 standard deviations below
-    ``low`` (where float64 cannot resolve the tail) gives ``low + 1e-8``, as a redraw loop
-    with a cap would.
+    The standard normal conditioned on :math:`Z > z_0 = (low - loc)/scale` is
+    :math:`Z = \Phi^{-1}(1 - s)`, :math:`s` uniform in :math:`(0, 1 - \Phi(z_0)]`; with
+    :math:`1 - \Phi(z_0) = \tfrac12 \mathrm{erfc}(z_0/\sqrt2)` and
+    :math:`\Phi^{-1}(1 - s) = -\sqrt2\, \mathrm{erfinv}(2s - 1)`:
+    :math:`F = loc - scale \sqrt2\, \mathrm{erfinv}(\mathrm{erfc}(z_0/\sqrt2)(1 - U) - 1)`,
+    :math:`U \sim U[0, 1)`. A location so far below ``low`` that float64 cannot resolve
+    the tail (more than ~8 standard deviations) gives ``low + 1e-8``, as a capped redraw
+    loop would.
     """
     x = loc.to(torch.float64)
-    z0 = torch.rsub(x, low).div_(scale)
-    tail = torch.special.erfc(z0.div_(_SQRT2)).mul_(0.5)  # P(Z > z0)
-    s = tail.mul_(_uniform_open_low(x, generator))
-    z = torch.special.erfinv(s.mul_(2.0).sub_(1.0)).mul_(-_SQRT2)
-    F = z.mul_(scale).add_(x)
-    F = torch.where((F > low) & torch.isfinite(F), F, low + 1e-8)
-    return F.clamp_(max=high).to(loc.dtype)
+    c = 1.0 / (scale * _SQRT2)
+    a = torch.mul(x, -c).add_(low * c).erfc_()  # 2 P(Z > z0)
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float64)
+    e = a.mul_(torch.rsub(u, 1.0)).sub_(1.0).erfinv_()
+    F = torch.add(x, e, alpha=-scale * _SQRT2)
+    F = torch.where(torch.isfinite(F), F, low + 1e-8)
+    return F.clamp_(min=low + 1e-8, max=high).to(loc.dtype)
 
 
 def normal_clipped(

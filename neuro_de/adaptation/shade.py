@@ -100,6 +100,7 @@ class SuccessHistoryMemory:
             [1 + i if leh else 0 for i, leh in enumerate(lehmer)], device=device
         )
         self._rows = torch.arange(num_strategies, device=device)
+        self._updated_one = torch.ones(1, dtype=torch.bool, device=device)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         """The ``(num_strategies, H)`` memory of parameter ``name`` (a view)."""
@@ -143,29 +144,26 @@ class SuccessHistoryMemory:
         if isinstance(values, Mapping):
             values = torch.stack([values[n] for n in self.names])
         if k == 1 and values.shape[1] == 0:  # nothing to record
-            return torch.zeros(1, dtype=torch.bool, device=self.values.device)
+            return ~self._updated_one
         v = values.to(torch.float64)  # (P, s)
         w = improvements.to(torch.float64).clamp(max=1e300).unsqueeze(0)  # (1, s)
         # rows: sum w, sum w v_p, sum w v_p^2 -> each parameter's numerator and denominator
-        # (Lehmer: w v^2 / w v; arithmetic: w v / w)
+        # (Lehmer: w v^2 / w v; arithmetic: w v / w). den > 0 wherever a strategy has
+        # successes, but for a Lehmer mean of values that are all 0 (0 / 0: 0).
         wv = v * w
         cols = torch.cat([w, wv, wv * v])  # (1 + 2P, s)
-        if k == 1:
-            sums = cols.sum(dim=1).unsqueeze(0)  # (1, 1 + 2P)
-        else:
-            sums = torch.zeros((k, cols.shape[0]), dtype=torch.float64, device=v.device)
-            sums.index_add_(0, strategy_ids, cols.T)
+        flat = self.values.view(self.values.shape[0], -1)  # (P, K*H); cell (k, pos_k)
+        if k == 1:  # one strategy with at least one success: always an update
+            sums = cols.sum(dim=1)
+            means = sums.index_select(0, self._num_cols).div_(sums.index_select(0, self._den_cols))
+            flat.index_copy_(1, self.position, means.nan_to_num_(0.0).unsqueeze(1).to(flat.dtype))
+            self.position.add_(1).remainder_(self.size)
+            return self._updated_one
+        sums = torch.zeros((k, cols.shape[0]), dtype=torch.float64, device=v.device)
+        sums.index_add_(0, strategy_ids, cols.T)
         num = sums.index_select(1, self._num_cols)  # (K, P)
         den = sums.index_select(1, self._den_cols)
-        # den > 0 wherever a strategy has successes, but for a Lehmer mean of values that
-        # are all 0 (0 / 0: 0)
         means = num.div_(den).nan_to_num_(0.0).T.to(self.values.dtype)  # (P, K)
-        # the cells (k, position_k) of every parameter, through a flat (P, K*H) view
-        flat = self.values.view(self.values.shape[0], -1)
-        if k == 1:  # one strategy with at least one success: always an update
-            flat.index_copy_(1, self.position, means)
-            self.position = torch.remainder(self.position + 1, self.size)
-            return torch.ones(1, dtype=torch.bool, device=self.values.device)
         has = sums[:, 0] > 0
         cells = torch.add(self.position, self._rows, alpha=self.size)
         current = flat.index_select(1, cells)  # (P, K)
@@ -245,14 +243,15 @@ class Archive:
             self.count += k
             return
         excess = old + k - self.capacity
-        deleted = torch.zeros(old + k, dtype=torch.bool, device=self.data.device)
+        # members 0..old-1 then newcomers old..old+k-1; the first `excess` of a random order
+        # are deleted
         order = torch.randperm(old + k, generator=generator, device=self.data.device)
-        deleted[order[:excess]] = True
+        deleted, kept = order[:excess], order[excess:]
         # slots to fill: deleted members, then the free tail (if the archive was not full)
-        slots = deleted[:old].nonzero().squeeze(1)
+        slots = deleted[deleted < old]
         if old < self.capacity:
             slots = torch.cat([slots, self._positions[old:]])
-        survivors = (~deleted[old:]).nonzero().squeeze(1)  # as many as the slots
+        survivors = kept[kept >= old] - old  # newcomers that stay: as many as the slots
         if index is not None:
             survivors = index.index_select(0, survivors)
         self.data.index_copy_(0, slots, rows.index_select(0, survivors))

@@ -42,6 +42,7 @@ from ..operators import (
     get_strategy,
     repair_bounds,
     sample_distinct,
+    sample_distinct_from_rows,
 )
 from .base import PopulationAlgorithm, plain_bound
 
@@ -367,19 +368,23 @@ class DEEngine(PopulationAlgorithm):
             else:
                 F = torch.full((n,), float(self._F_fixed), device=dev, dtype=dt)
             CR = torch.full((n,), self._CR_fixed, device=dev, dtype=dt)
+        # In the sinusoidal phases (``phase`` 1, 2) the schedule below gives F, so the F of
+        # the other rules is not drawn.
         elif self._scheme == "sade":
-            mu, sigma = self._sade_F
-            F = torch.normal(mu, sigma, (n,), generator=gen, device=dev, dtype=dt)
-            if self._clip_F:
-                F.clamp_(lo_f, hi_f)
+            if not phase:
+                mu, sigma = self._sade_F
+                F = torch.normal(mu, sigma, (n,), generator=gen, device=dev, dtype=dt)
+                if self._clip_F:
+                    F.clamp_(lo_f, hi_f)
             CR = normal_clipped(
                 self._cr_memory.means[ids], self._sade_CR_std, low=lo_c, high=hi_c, generator=gen
             )
         else:
             slots = self._memory.sample_slots(n, generator=gen)
-            draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
             loc_F, loc_CR = self._memory.cells(self._memory_ids(ids), slots)  # names F, CR
-            F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
+            if not phase:
+                draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
+                F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
             CR = normal_clipped(loc_CR, self._CR_scale, low=lo_c, high=hi_c, generator=gen)
         if phase:
             horizon = self._sin["horizon"]
@@ -410,10 +415,10 @@ class DEEngine(PopulationAlgorithm):
         order = torch.argsort(utility)
         lo, hi = self._p_best
         u = torch.rand((2, n), generator=self._gen, device=self._device, dtype=torch.float64)
-        count = u[0].mul_(self._popsize * (hi - lo)).add_(self._popsize * lo).round_()
-        count.clamp_(min=1)
-        # u < 1, so u * count < count: the pick is in 0 .. count - 1
-        return order.index_select(0, u[1].mul_(count).to(torch.int64))
+        p, v = u.unbind(0)
+        count = p.mul_(self._popsize * (hi - lo)).add_(self._popsize * lo).round_().clamp_(min=1)
+        # v < 1, so v * count < count: the pick is in 0 .. count - 1
+        return order.index_select(0, v.mul_(count).to(torch.int64))
 
     # ------------------------------------------------------------------ generation
     def _archive_count(self) -> int:
@@ -447,9 +452,7 @@ class DEEngine(PopulationAlgorithm):
         gen, dev = self._gen, self._device
         count = self._archive_count()
         pools = [n] * pool.num_plain + ([n + count] if pool.union_column else [])
-        r_all = sample_distinct(
-            n, pools, len(pools), exclude=self._self_exclude, generator=gen, device=dev
-        )
+        r_all = sample_distinct_from_rows(pools, len(pools), num_rows=n, generator=gen, device=dev)
         columns = []
         best_index = pbest = K = None
         for slot in pool.slots:

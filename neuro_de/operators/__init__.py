@@ -2,7 +2,7 @@
 
 from .bounds import BOUND_HANDLERS, repair_bounds
 from .crossover import binomial_crossover, binomial_mask
-from .indices import sample_distinct
+from .indices import sample_distinct, sample_distinct_from_rows
 from .strategies import (
     STRATEGIES,
     MutationContext,
@@ -33,5 +33,6 @@ __all__ = [
     "register_strategy",
     "repair_bounds",
     "sample_distinct",
+    "sample_distinct_from_rows",
     "trigonometric_weights",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["sample_distinct"]
+__all__ = ["sample_distinct", "sample_distinct_from_rows"]
 
 
 def sample_distinct(
@@ -205,3 +205,57 @@ def _stepping(num_rows, k, excl, available, generator, device):
         if j + 1 < k:
             taken, _ = torch.sort(torch.cat([taken, idx.unsqueeze(1)], dim=1), dim=1)
     return out
+
+
+def sample_distinct_from_rows(
+    pool_size: int | Sequence[int],
+    k: int,
+    *,
+    num_rows: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    r"""DE's index draw: for every row :math:`i = 0, \dots, n-1`, ``k`` mutually distinct
+    indices, all different from :math:`i`; column ``j`` is uniform over
+    :math:`\{0, \dots, P_j - 1\}` minus :math:`i` and the earlier columns (``pool_size``
+    gives :math:`P_j`, one size for all columns or one per column, each :math:`\ge n`).
+
+    Loop-free and free of host syncs: column ``j`` draws :math:`u` uniform in
+    :math:`[0, P_j - 1 - j)` and maps it to the :math:`u`-th value outside the sorted
+    excluded set :math:`s_0 < \dots < s_j` (``i`` and the earlier picks) as
+    :math:`u + \#\{c : s_c - c \le u\}` (:math:`s_c - c` counts the admissible values
+    below :math:`s_c`). This is sequential sampling without replacement, exactly.
+
+    Args:
+        pool_size: :math:`P` or ``k`` sizes :math:`P_j`, each at least ``num_rows``.
+        k: Indices per row.
+        num_rows: :math:`n`.
+        generator: Random generator.
+        device: Device of the result.
+
+    Returns:
+        A ``(num_rows, k)`` ``int64`` tensor.
+    """
+    pools = [int(pool_size)] * k if isinstance(pool_size, int) else [int(p) for p in pool_size]
+    if len(pools) != k:
+        raise ValueError(f"`pool_size` gives {len(pools)} pools for k={k} columns.")
+    if any(p < num_rows or p - 1 - j < 1 for j, p in enumerate(pools)):
+        raise ValueError(
+            f"Cannot draw {k} indices distinct from each other and from the row among pools "
+            f"{pools} for {num_rows} rows; increase the population size."
+        )
+    rows = torch.arange(num_rows, device=device)
+    taken = rows.unsqueeze(1)  # sorted excluded values per row
+    offsets = torch.arange(k, device=device)
+    out = []
+    for j, pool in enumerate(pools):
+        u = torch.randint(0, pool - 1 - j, (num_rows, 1), generator=generator, device=device)
+        if j == 0:
+            pick = u + (u >= taken)
+        else:
+            adjusted = taken - offsets[: j + 1]
+            pick = u + (adjusted <= u).sum(dim=1, keepdim=True)
+        out.append(pick)
+        if j + 1 < k:
+            taken = torch.cat([taken, pick], dim=1).sort(dim=1).values
+    return torch.cat(out, dim=1)

@@ -569,11 +569,9 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     kept. When :math:`\sum |f| = 0` the weights are :math:`1/3` each (the centroid).
     """
     # shift by min(0, lowest parent fitness): a no-op for non-negative objectives, and no
-    # host sync to decide it
+    # host sync to decide it; 0 / 0 (all three |f| = 0) gives the centroid's 1/3
     a = (f - population_fitness.min().clamp(max=0.0)).abs_()
-    s = a.sum(dim=1, keepdim=True)
-    positive = s > 0
-    return torch.where(positive, a / torch.where(positive, s, 1.0), 1.0 / 3.0)
+    return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
 
 
 def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
