@@ -168,7 +168,7 @@ class SuccessHistoryMemory:
         cells = torch.add(self.position, self._rows, alpha=self.size)
         current = flat.index_select(1, cells)  # (P, K)
         flat.index_copy_(1, cells, torch.where(has, means, current))
-        self.position = torch.where(has, (self.position + 1) % self.size, self.position)
+        self.position.add_(has).remainder_(self.size)  # in place: it is persistent state
         return has
 
     def state_dict(self) -> dict:

@@ -202,13 +202,27 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
             self._parents_epoch = epoch if epoch is not None else 0
 
     def _evaluate_parents(self) -> None:
-        self.problem.evaluate(self._population)
+        self._evaluate(self._population)
 
-    @torch.no_grad()
+    def _evaluate(self, batch: SolutionBatch) -> None:
+        """``problem.evaluate(batch)``, outside the generation's inference mode (with
+        autograd still off): what the problem and EvoTorch keep from it (best-solution
+        clones, hook results, minibatches) are ordinary tensors a user can train with."""
+        with torch.inference_mode(False), torch.no_grad():
+            self.problem.evaluate(batch)
+
     def _step(self) -> None:
-        # the one no_grad of a generation; the operators inside skip their own
+        # A generation runs in inference mode (cheaper dispatch than no_grad for the many
+        # small operations of the adaptive variants); the algorithms' persistent tensors are
+        # ordinary tensors updated in place, and everything the problem sees or returns goes
+        # through _evaluate / the block below, outside inference mode.
         if self._generation_index > 0 and hasattr(self.problem, "advance_generation"):
-            self.problem.advance_generation()
+            with torch.no_grad():
+                self.problem.advance_generation()
+        with torch.inference_mode():
+            self._step_in_inference_mode()
+
+    def _step_in_inference_mode(self) -> None:
         self._ensure_parents_current()
         self._stats = {}
         self._pending_stats = None

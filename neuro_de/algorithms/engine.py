@@ -567,7 +567,7 @@ class DEEngine(PopulationAlgorithm):
         ids = self._choose_strategies(n)
         F, CR, freqs = self._draw_parameters(ids, phase)
         self._build_trials(ids, F, CR, utility)
-        self.problem.evaluate(self._trials)
+        self._evaluate(self._trials)
         nonfinite = self._count_nonfinite(self._trials)
 
         f_trial = self.utility(self._trials)

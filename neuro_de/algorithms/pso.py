@@ -150,13 +150,13 @@ class PSO(PopulationAlgorithm):
 
     def _evaluate_parents(self) -> None:
         if not self._pbest_valid:  # first generation: positions are the personal bests
-            self.problem.evaluate(self._population)
+            self._evaluate(self._population)
             self._pbest.access_values()[:] = self._population.values
             self._pbest.access_evals()[:] = self._population.evals
             self._pbest_valid = True
         else:  # objective data changed: re-score the personal bests and the positions
-            self.problem.evaluate(self._pbest)
-            self.problem.evaluate(self._population)
+            self._evaluate(self._pbest)
+            self._evaluate(self._population)
 
     def _current_inertia(self) -> float:
         if self._mode == "constriction":
@@ -203,7 +203,7 @@ class PSO(PopulationAlgorithm):
             clipped = x.clamp(min=lb, max=ub)
             v.mul_((clipped == x).to(v.dtype))
             x.copy_(clipped)
-        self.problem.evaluate(self._population)
+        self._evaluate(self._population)
         nonfinite = self._count_nonfinite(self._population)
         f_new = self.utility(self._population)
         better = (f_new <= f_best) & ~nonfinite
