@@ -156,3 +156,113 @@ def test_sinusoidal_formulas():
     nu = torch.tensor([0.1, 0.25])
     F = sinusoidal_increasing(4, G, nu)
     assert torch.allclose(F, 0.5 * (torch.sin(2 * math.pi * nu * 4) * 0.4 + 1))
+
+
+@pytest.mark.parametrize("draw", ["cauchy", "normal"])
+@pytest.mark.parametrize("loc", [0.5, 0.05, -0.3, 0.9])
+def test_truncated_draws_match_redraw_loop(draw, loc):
+    """The inverse-CDF draws have the distribution of 'redraw while F <= 0, cap at 1'."""
+    from neuro_de.adaptation import normal_regenerate
+
+    g = torch.Generator().manual_seed(1)
+    n = 200_000
+    fn = cauchy_regenerate if draw == "cauchy" else normal_regenerate
+    F = fn(torch.full((n,), loc, dtype=torch.float64), 0.1, generator=g)
+    assert bool((F > 0).all()) and bool((F <= 1).all())
+    ref = torch.empty(0, dtype=torch.float64)
+    while ref.numel() < n:  # the redraw loop, as SHADE states it
+        c = torch.empty(2 * n, dtype=torch.float64)
+        c = (c.cauchy_(generator=g) if draw == "cauchy" else c.normal_(generator=g)) * 0.1 + loc
+        ref = torch.cat([ref, c[c > 0]])
+    ref = ref[:n].clamp(max=1.0)
+    q = torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=torch.float64)
+    assert torch.allclose(torch.quantile(F, q), torch.quantile(ref, q), atol=0.01)
+    # far below the bound: still a valid F, never NaN or inf
+    far = fn(torch.full((4,), -50.0), 0.1, generator=g, high=float("inf"))
+    assert bool(torch.isfinite(far).all()) and bool((far > 0).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_median_cr_memory_matches_quantile_over_the_window(dtype):
+    g = torch.Generator().manual_seed(2)
+    K, pop, lp = 4, 30, 7
+    mem = MedianCRMemory(K, pop, learning_period=lp, dtype=dtype)
+    history = []
+    for gen in range(20):
+        ids = torch.randint(0, K, (pop,), generator=g)
+        cr = torch.rand(pop, generator=g, dtype=dtype)
+        cr = torch.where(cr < 0.2, torch.tensor(-0.0, dtype=dtype), cr)  # clipped zeros
+        success = (torch.rand(pop, generator=g) < 0.25) & (ids != 3 if gen < 12 else True)
+        before = mem.means.clone()
+        mem.record(ids, cr, success)
+        history.append((ids, cr, success))
+        if gen + 1 < lp:
+            assert torch.equal(mem.means, before)
+            continue
+        for k in range(K):
+            vals = torch.cat([c[(i == k) & s] for i, c, s in history[-lp:]]).double()
+            if vals.numel():
+                assert float(mem.means[k]) == pytest.approx(float(vals.quantile(0.5)), abs=1e-7)
+            else:  # no success of k in the window: CRm_k stays
+                assert mem.means[k] == before[k]
+
+
+def test_archive_eviction_keeps_a_uniform_subset():
+    g = torch.Generator().manual_seed(3)
+    cap, old, new, trials = 5, 4, 3, 6000
+    survived = torch.zeros(old + new)
+    for _ in range(trials):
+        arc = Archive(cap, 1)
+        arc.add(torch.arange(old, dtype=torch.float32).unsqueeze(1), generator=g)
+        arc.add(torch.arange(old, old + new, dtype=torch.float32).unsqueeze(1), generator=g)
+        members = arc.members[:, 0].long()
+        assert arc.count == cap and len(set(members.tolist())) == cap
+        survived[members] += 1
+    # each of the old + new candidates survives with probability cap / (old + new)
+    p = cap / (old + new)
+    assert float((survived / trials - p).abs().max()) < 4 * (p * (1 - p) / trials) ** 0.5
+    # newcomers given by index into a larger tensor are gathered lazily
+    pop = torch.arange(10.0).unsqueeze(1)
+    arc = Archive(3, 1)
+    arc.add(pop, index=torch.tensor([7, 2]), generator=g)
+    assert sorted(arc.members[:, 0].tolist()) == [2.0, 7.0]
+
+
+def test_success_history_memory_single_strategy_path_and_infinite_weights():
+    params = {"F": (0.5, "lehmer"), "CR": (0.5, "arithmetic")}
+    one = SuccessHistoryMemory(1, 4, params=params, dtype=torch.float64)
+    two = SuccessHistoryMemory(2, 4, params=params, dtype=torch.float64)
+    g = torch.Generator().manual_seed(4)
+    for _ in range(6):
+        v = torch.rand(2, 5, generator=g, dtype=torch.float64)
+        w = torch.rand(5, generator=g, dtype=torch.float64)
+        one.update(None, v, w)
+        two.update(torch.zeros(5, dtype=torch.int64), v, w)
+    assert torch.allclose(one.values[:, 0], two.values[:, 0])
+    assert torch.equal(one.position, two.position[:1])
+    # a trial beating a NaN parent (|Δf| = inf) dominates its strategy's means
+    mem = SuccessHistoryMemory(1, 2, params=params, dtype=torch.float64)
+    mem.update(None, torch.tensor([[0.2, 0.9], [0.1, 0.7]], dtype=torch.float64),
+               torch.tensor([1.0, float("inf")], dtype=torch.float64))
+    assert torch.allclose(mem["F"][0, 0], torch.tensor(0.9, dtype=torch.float64))
+    assert torch.allclose(mem["CR"][0, 0], torch.tensor(0.7, dtype=torch.float64))
+
+
+def test_strategy_learner_running_totals_equal_the_window():
+    g = torch.Generator().manual_seed(5)
+    learner = StrategyLearner(3, learning_period=4)
+    for _ in range(11):
+        ids = torch.randint(0, 3, (20,), generator=g)
+        learner.record(ids, torch.rand(20, generator=g) < 0.3)
+        if learner.generations < learner.learning_period:
+            continue
+        ns, nf = learner.successes.sum(0).double(), learner.failures.sum(0).double()
+        s = torch.where(ns + nf > 0, ns / (ns + nf).clamp(min=1), 0.0) + learner.epsilon
+        assert torch.allclose(learner.probabilities, s / s.sum())
+    other = StrategyLearner(3, learning_period=4)
+    other.load_state_dict(learner.state_dict())
+    ids = torch.randint(0, 3, (20,), generator=g)
+    success = torch.rand(20, generator=g) < 0.3
+    learner.record(ids, success)
+    other.record(ids, success)
+    assert torch.equal(learner.probabilities, other.probabilities)

@@ -200,3 +200,28 @@ def test_repair_bounds():
     assert torch.equal(repair_bounds(trials.clone(), parents, -1, 1, method="none"), trials)
     with pytest.raises(ValueError, match="bounds_handling"):
         repair_bounds(trials, parents, -1, 1, method="reflect")
+
+
+@pytest.mark.parametrize("tensor_bounds", [False, True])
+def test_midpoint_repair_equals_the_dense_rule(tensor_bounds):
+    g = torch.Generator().manual_seed(6)
+    n, d = 40, 300
+    parents = torch.rand(n, d, generator=g) * 2 - 1
+    trials = parents + 0.3 * torch.randn(n, d, generator=g)
+    trials[3, 7] = float("nan")
+    trials[5] = parents[5]  # a row with nothing to repair
+    lo, hi = (-1.0, 1.0) if not tensor_bounds else (
+        torch.full((d,), -1.0) - 0.01 * torch.arange(d) / d, torch.full((d,), 1.0)
+    )
+    lo_t, hi_t = torch.as_tensor(lo), torch.as_tensor(hi)
+    expected = torch.where(trials < lo_t, (parents + lo_t) * 0.5, trials)
+    expected = torch.where(expected > hi_t, (parents + hi_t) * 0.5, expected)
+    out = repair_bounds(trials.clone(), parents, lo, hi, method="midpoint")
+    assert int(((trials < lo_t) | (trials > hi_t)).sum()) > 10
+    assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0))  # bit for bit
+    assert torch.isnan(out[3, 7]) and torch.equal(out[5], parents[5])
+    only_low = repair_bounds(trials.clone(), parents, lo, None, method="midpoint")
+    assert torch.equal(
+        only_low.nan_to_num(7.0),
+        torch.where(trials < lo_t, (parents + lo_t) * 0.5, trials).nan_to_num(7.0),
+    )

@@ -64,7 +64,7 @@ class StrategyLearner:
         )
         self.failures = self._window[:, 0]
         self.successes = self._window[:, 1]
-        self._totals = torch.zeros((2, num_strategies), dtype=torch.int64, device=device)
+        self._totals = torch.zeros((2, num_strategies), dtype=torch.float64, device=device)
         self.generations = 0
         self._pointers: torch.Tensor | None = None  # SUS pointer offsets 0..n-1, cached
 
@@ -89,17 +89,16 @@ class StrategyLearner:
         k = self.num_strategies
         row = self.generations % self.learning_period
         # bin s * K + id: the first K bins count failures, the next K successes; no host sync
-        codes = torch.add(strategy_ids, success.to(torch.int64), alpha=k)
+        codes = torch.add(strategy_ids, success, alpha=k)
         counts = torch.bincount(codes, minlength=2 * k).view(2, k)
         # the window's totals, kept current: add the new row, drop the one it overwrites
-        # (integer counts: exactly the sum over the window)
+        # (integer counts, held in float64: exactly the sum over the window)
         self._totals.add_(counts).sub_(self._window[row])
         self._window[row] = counts
         self.generations += 1
         if self.adapt and self.generations >= self.learning_period:
-            ns = self._totals[1].to(torch.float64)
-            total = self._totals.sum(0).clamp_(min=1).to(torch.float64)
-            s = ns.div_(total).add_(self.epsilon)  # ns = 0 where the strategy was unused
+            total = self._totals.sum(0).clamp_(min=1)
+            s = torch.div(self._totals[1], total).add_(self.epsilon)  # 0 + eps when unused
             self.probabilities = s.div_(s.sum())
 
     def window_success_rate(self) -> torch.Tensor:
@@ -152,6 +151,7 @@ class MedianCRMemory:
         )
         self.ids = torch.full((learning_period, popsize), -1, device=device, dtype=torch.int64)
         self._twice_ids = torch.arange(num_strategies, device=device, dtype=torch.float64) * 2
+        self._strategy_offsets = torch.arange(num_strategies, device=device) << 31
         self.generations = 0
 
     def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
@@ -164,25 +164,39 @@ class MedianCRMemory:
 
     def _update_medians(self) -> None:
         """:math:`CRm_k` = median of strategy k's successful CRs in the window, for every k
-        at once: the successes sorted by ``(k, CR)`` (one sort of the key ``2k + CR``, exact
-        in float64 since CR is in [0, 1]), then the middle one or two of each strategy's
-        block. A strategy without success in the window keeps its :math:`CRm_k`."""
+        at once: the successes sorted by ``(k, CR)`` in one sort, then the middle one or two
+        of each strategy's block. A strategy without success in the window keeps its
+        :math:`CRm_k`.
+
+        The sort key is exact: for float32 CRs (in [0, 1], so their bit patterns order like
+        their values) the integer ``k * 2**31 + bits(CR)``, which sorts faster than floats;
+        otherwise the float64 ``2k + CR``.
+        """
         flat_ids = self.ids.view(-1)
         hits = (flat_ids >= 0).nonzero().squeeze(1)
         m = hits.shape[0]
         if m == 0:  # no success in the window: every CRm_k stays
             return
         ids = flat_ids.index_select(0, hits)
-        key = self.values.view(-1).index_select(0, hits).to(torch.float64)
-        key = key.add_(ids, alpha=2).sort().values
+        cr = self.values.view(-1).index_select(0, hits)
+        integer = cr.dtype == torch.float32
+        if integer:  # abs_ turns a clipped -0.0 into +0.0, whose bits sort first
+            key = cr.abs_().view(torch.int32).to(torch.int64).add_(ids, alpha=1 << 31)
+        else:
+            key = cr.to(torch.float64).add_(ids, alpha=2)
+        key = key.sort().values
         counts = torch.bincount(ids, minlength=self.means.shape[0])
         # block k is key[start_k : start_k + count_k]; its middle ones are at
         # start_k + (count_k - 1) // 2 and start_k + count_k // 2, i.e. (b - 1) // 2 and
         # b // 2 with b = 2 start_k + count_k
         b = counts.cumsum(0).mul_(2).sub_(counts)
-        middle = torch.stack([b - 1, b]).div_(2, rounding_mode="floor").clamp_(0, m - 1)
-        med = key[middle].sum(0).mul_(0.5).sub_(self._twice_ids).to(self.means.dtype)
-        self.means = torch.where(counts > 0, med, self.means)
+        middle = key[torch.stack([b - 1, b]).div_(2, rounding_mode="floor").clamp_(0, m - 1)]
+        if integer:
+            middle = middle.sub_(self._strategy_offsets).to(torch.int32).view(torch.float32)
+            med = middle.to(torch.float64).sum(0).mul_(0.5)
+        else:
+            med = middle.sum(0).mul_(0.5).sub_(self._twice_ids)
+        self.means = torch.where(counts > 0, med.to(self.means.dtype), self.means)
 
     def state_dict(self) -> dict:
         return {

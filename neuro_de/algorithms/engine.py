@@ -381,7 +381,7 @@ class DEEngine(PopulationAlgorithm):
             )
         else:
             slots = self._memory.sample_slots(n, generator=gen)
-            loc_F, loc_CR = self._memory.cells(self._memory_ids(ids), slots)  # names F, CR
+            loc_F, loc_CR = self._memory.cells(self._memory_ids(ids), slots).unbind(0)  # F, CR
             if not phase:
                 draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
                 F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
@@ -606,7 +606,8 @@ class DEEngine(PopulationAlgorithm):
             s_idx = success.nonzero().squeeze(1)
         if s_idx.shape[0] == 0:  # no success: the memories keep their values and positions
             return
-        s_ids, s_imp = ids.index_select(0, s_idx), improvement.index_select(0, s_idx)
+        s_imp = improvement.index_select(0, s_idx)
+        s_ids = ids.index_select(0, s_idx) if len(self._strategies) > 1 else None
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)

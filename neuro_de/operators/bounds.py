@@ -63,18 +63,21 @@ def _midpoint_sparse(trials, parents, lower, upper) -> torch.Tensor:
         lower = lower.to(device=trials.device, dtype=trials.dtype)
     if isinstance(upper, torch.Tensor):
         upper = upper.to(device=trials.device, dtype=trials.dtype)
-    cand = None
+    # a row is a candidate unless its minimum and maximum are certainly inside: a NaN
+    # extreme (a NaN coordinate) makes it one too, so a NaN cannot hide a violation
+    inside = None
     if lower is not None:
-        low = trials.amin(dim=1) if not isinstance(lower, torch.Tensor) else (
-            (trials - lower).amin(dim=1)
-        )
-        cand = low < (lower if not isinstance(lower, torch.Tensor) else 0.0)
+        if isinstance(lower, torch.Tensor):
+            inside = (trials - lower).amin(dim=1) >= 0
+        else:
+            inside = trials.amin(dim=1) >= lower
     if upper is not None:
-        high = trials.amax(dim=1) if not isinstance(upper, torch.Tensor) else (
-            (trials - upper).amax(dim=1)
-        )
-        above = high > (upper if not isinstance(upper, torch.Tensor) else 0.0)
-        cand = above if cand is None else cand.logical_or_(above)
+        if isinstance(upper, torch.Tensor):
+            below = (trials - upper).amax(dim=1) <= 0
+        else:
+            below = trials.amax(dim=1) <= upper
+        inside = below if inside is None else inside.logical_and_(below)
+    cand = inside.logical_not_()
     rows = cand.nonzero().squeeze(1)
     if rows.numel() == 0:
         return trials

@@ -244,18 +244,30 @@ def sample_distinct_from_rows(
             f"Cannot draw {k} indices distinct from each other and from the row among pools "
             f"{pools} for {num_rows} rows; increase the population size."
         )
-    rows = torch.arange(num_rows, device=device)
-    taken = rows.unsqueeze(1)  # sorted excluded values per row
-    offsets = torch.arange(k, device=device)
+    taken, offsets = _row_constants(num_rows, k, device)  # taken: the sorted exclusions
     out = []
     for j, pool in enumerate(pools):
         u = torch.randint(0, pool - 1 - j, (num_rows, 1), generator=generator, device=device)
         if j == 0:
             pick = u + (u >= taken)
         else:
-            adjusted = taken - offsets[: j + 1]
-            pick = u + (adjusted <= u).sum(dim=1, keepdim=True)
+            pick = u + ((taken - offsets[j]) <= u).sum(dim=1, keepdim=True)
         out.append(pick)
         if j + 1 < k:
             taken = torch.cat([taken, pick], dim=1).sort(dim=1).values
     return torch.cat(out, dim=1)
+
+
+_ROW_CONSTANTS: dict[tuple[int, int, str], tuple[torch.Tensor, list[torch.Tensor]]] = {}
+
+
+def _row_constants(num_rows: int, k: int, device) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The ``(n, 1)`` row indices and, for each column ``j``, ``arange(j + 1)`` (cached)."""
+    key = (num_rows, k, str(device))
+    found = _ROW_CONSTANTS.get(key)
+    if found is None:
+        with torch.inference_mode(False):  # ordinary tensors, usable in and out of it
+            rows = torch.arange(num_rows, device=device).unsqueeze(1)
+            found = (rows, [torch.arange(j + 1, device=device) for j in range(k)])
+        _ROW_CONSTANTS[key] = found
+    return found

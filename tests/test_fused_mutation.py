@@ -1,0 +1,203 @@
+"""The fused construction of a pool's mutants, the declared (linear) strategies, and the
+loop-free index draw, checked against per-strategy evaluation and by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from evotorch import Problem
+
+import neuro_de.algorithms.engine as engine
+from neuro_de.algorithms import DE, SHADE, SAShadeTriEnsin
+from neuro_de.operators import (
+    MutationContext,
+    combine_terms,
+    get_strategy,
+    parse_coefficient,
+    register_linear_strategy,
+    sample_distinct_from_rows,
+)
+from neuro_de.operators.strategies import STRATEGIES
+
+N, D = 8, 3
+
+
+def problem(seed=0):
+    return Problem(
+        "min", lambda x: (x * x).sum(-1), solution_length=D, initial_bounds=(-5.0, 5.0),
+        vectorized=True, seed=seed, dtype=torch.float64,
+    )
+
+
+def test_parse_coefficient():
+    assert parse_coefficient("1") == (1.0, 0.0, 0.0)
+    assert parse_coefficient("-F") == (0.0, -1.0, 0.0)
+    assert parse_coefficient("1 - F") == (1.0, -1.0, 0.0)
+    assert parse_coefficient("0.5*K + 2F - 3") == (-3.0, 2.0, 0.5)
+    assert parse_coefficient(0.25) == (0.25, 0.0, 0.0)
+    for bad in ("", "G", "1 -", "F**2", "*F", "2*"):
+        with pytest.raises(ValueError, match="coefficient"):
+            parse_coefficient(bad)
+    with pytest.raises(TypeError):
+        parse_coefficient(None)
+
+
+def test_declared_strategy_hand_computed_and_checked():
+    s = register_linear_strategy(
+        "test/rand-to-best", {"r1": "1 - F", "best": "F", "r2": "F", "r3": "-F"},
+        overwrite=True,
+    )
+    try:
+        assert s.linear and s.num_random == 3 and s.needs == frozenset({"best"})
+        pop = torch.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 7.0], [-1.0, 5.0], [3.0, -2.0]])
+        ctx = MutationContext(
+            population=pop, fitness=torch.arange(5.0), rows=torch.tensor([0]),
+            F=torch.tensor([[0.5]]), r=torch.tensor([[1, 2, 4]]), best_index=torch.tensor(3),
+        )
+        # x1 + .5 (x_best - x1) + .5 (x2 - x4) = [2,3] + .5[-3,2] + .5[1,9]
+        assert torch.allclose(s(ctx), torch.tensor([[1.0, 8.5]]))
+        assert get_strategy("test/rand-to-best") is s
+    finally:
+        del STRATEGIES["test/rand-to-best"]
+    with pytest.raises(ValueError, match="distinct vectors"):
+        register_linear_strategy("test/bad", {"r1": "1", "y": "F"})
+    with pytest.raises(ValueError, match="map each vector"):
+        register_linear_strategy("test/bad", ("r1", "r2"))
+    with pytest.raises(ValueError, match="archive strategy"):
+        register_linear_strategy("test/bad", {"x": "1"}, archive=True)
+    assert "K" in get_strategy("current-to-rand/1").needs
+    assert "archive" in get_strategy("current-to-pbest/1").needs
+
+
+def test_combine_terms_chunked_equals_one_block(monkeypatch):
+    import neuro_de.operators.strategies as strategies
+
+    g = torch.Generator().manual_seed(0)
+    source = torch.randn(10, 37, generator=g, dtype=torch.float64)
+    index = torch.randint(0, 10, (6, 4), generator=g)
+    coef = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    expected = (coef.unsqueeze(2) * source[index]).sum(1)
+    assert torch.allclose(combine_terms(source, index, coef), expected)
+    monkeypatch.setattr(strategies, "_CHUNK_ELEMENTS", 50)  # 2 columns per chunk
+    assert torch.allclose(combine_terms(source, index, coef), expected)
+
+
+@pytest.mark.parametrize("pools,k", [(7, 5), (6, 5), (100, 5), (12, 1), ([9, 20], 2), (8, 3)])
+def test_sample_distinct_from_rows_constraints_and_uniformity(pools, k):
+    g = torch.Generator().manual_seed(0)
+    n = pools if isinstance(pools, int) else pools[0]
+    reps = 3000
+    counts = None
+    for _ in range(reps // 10):
+        r = torch.cat([sample_distinct_from_rows(pools, k, num_rows=n, generator=g)
+                       for _ in range(10)])
+        rows = torch.arange(n).repeat(10)
+        assert bool((r != rows[:, None]).all()), "an index equals its own row"
+        s = r.sort(dim=1).values
+        assert bool((s[:, 1:] != s[:, :-1]).all()), "indices within a row repeat"
+        last_pool = pools if isinstance(pools, int) else pools[-1]
+        assert int(r.min()) >= 0 and int(r[:, -1].max()) < last_pool
+        c = torch.bincount(r[rows == 0][:, -1], minlength=last_pool).double()
+        counts = c if counts is None else counts + c
+    # the last column of row 0 is uniform over everything but 0 and the earlier columns:
+    # by symmetry uniform over 1 .. pool-1 (plain pools) or over the union's other values
+    assert counts[0] == 0
+    expected = reps / (last_pool - 1)
+    assert float((counts[1:] - expected).abs().max()) < 6 * expected**0.5
+    with pytest.raises(ValueError, match="increase the population"):
+        sample_distinct_from_rows(5, 5, num_rows=5, generator=g)
+
+
+def _fixed_draws(monkeypatch, r_all):
+    monkeypatch.setattr(engine, "sample_distinct_from_rows", lambda *a, **k: r_all.clone())
+
+
+def _expected_rows(searcher, ids, F, utility, parents, r_all, K=None, pbest=None, union=None):
+    """Each row's mutant from its own strategy, called on a one-row context."""
+    rows = []
+    for i in range(N):
+        strategy = searcher.strategies[int(ids[i])]
+        r = r_all[i : i + 1, : strategy.num_random]
+        if "archive" in strategy.needs:
+            r = torch.cat([r_all[i : i + 1, : strategy.num_random - 1], r_all[i : i + 1, -1:]], 1)
+        ctx = MutationContext(
+            population=parents, fitness=utility, rows=torch.tensor([i]), F=F[i : i + 1, None],
+            r=r, best_index=torch.argmin(utility),
+            pbest=None if pbest is None else pbest[i : i + 1],
+            K=None if K is None else K[i : i + 1], union=union,
+        )
+        rows.append(strategy(ctx))
+    return torch.cat(rows)
+
+
+def test_fused_pool_equals_each_strategy_on_its_rows(monkeypatch):
+    pool = ["rand/1", "best/2", "current-to-best/1", "current-to-rand/1", "trigonometric"]
+    searcher = DE(problem(), popsize=N, strategy=pool)
+    searcher.step()
+    assert searcher._fused is not None
+    parents = searcher.population.values.clone()
+    utility = searcher.utility(searcher.population)
+    ids = torch.tensor([0, 1, 2, 3, 4, 0, 3, 4])
+    F = torch.linspace(0.2, 0.9, N, dtype=torch.float64)
+    r_all = torch.stack([(torch.arange(N) + s) % N for s in (1, 2, 3, 5)], dim=1)
+    _fixed_draws(monkeypatch, r_all)
+    state = searcher.problem.generator.get_state()
+    out = torch.empty(N, D, dtype=torch.float64)
+    searcher._fused_mutants(ids, F, utility, parents, out)
+    replay = torch.Generator().set_state(state)
+    K = torch.rand((N, 1), generator=replay, dtype=torch.float64)  # the only draw left
+    expected = _expected_rows(searcher, ids, F, utility, parents, r_all, K=K)
+    assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
+    searcher = SHADE(problem(), popsize=N, memory_size=3)
+    for _ in range(6):
+        searcher.step()
+    count = searcher._archive.count
+    assert count > 0
+    parents = searcher.population.values.clone()
+    utility = searcher.utility(searcher.population)
+    union = torch.cat([parents, searcher._archive.members])
+    # r1 from the population, r2 from the union (several into the archive)
+    r_all = torch.stack([(torch.arange(N) + 1) % N, N + torch.arange(N) % count], dim=1)
+    _fixed_draws(monkeypatch, r_all)
+    pbest = torch.arange(N).flip(0)
+    monkeypatch.setattr(searcher, "_p_best_indices", lambda u, n: pbest)
+    ids = torch.zeros(N, dtype=torch.int64)
+    F = torch.full((N,), 0.5, dtype=torch.float64)
+    out = torch.empty(N, D, dtype=torch.float64)
+    searcher._fused_mutants(ids, F, utility, parents, out)
+    expected = _expected_rows(
+        searcher, ids, F, utility, parents, r_all, pbest=pbest, union=union
+    )
+    assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_mutant_function_pool_uses_the_grouped_path():
+    def centroid(ctx):
+        return (ctx.x(0) + ctx.x(1)) / 2
+
+    centroid.num_random = 2
+    searcher = DE(problem(), popsize=N, strategy=[centroid, "rand/1"])
+    assert searcher._fused is None
+    searcher.run(5)
+    assert torch.isfinite(searcher.population.evals).all()
+
+
+@pytest.mark.parametrize("make", [DE, SHADE, SAShadeTriEnsin])
+def test_users_never_receive_inference_tensors(make):
+    searcher = make(problem(), popsize=N)
+    searcher.run(4)
+    best = searcher.status["best"]
+    assert not torch.is_inference(best.values)
+    assert not torch.is_inference(searcher.population.values)
+    state = searcher.state_dict()
+    assert not any(torch.is_inference(v) for v in state.values() if isinstance(v, torch.Tensor))
+    # a solution can seed a trainable parameter, and the state loads back outside the step
+    torch.nn.Parameter(best.values.clone()).sum().backward()
+    other = make(problem(), popsize=N)
+    other.load_state_dict(state)
+    other.step()
+    searcher.load_state_dict(state)
+    searcher.step()
