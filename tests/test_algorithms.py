@@ -213,9 +213,9 @@ def test_non_vectorised_problem(name):
 
     problem = make_problem(objective=one, vectorized=False, seed=2)
     searcher = build(name, problem)
-    searcher.run(15)
+    searcher.run(25)  # (a ring swarm with inertia 0.9 may need more than 15 to improve)
     pop = parents(searcher)
-    assert len(calls) >= POP * 16
+    assert len(calls) >= POP * 26
     expected = sphere(pop.values.to(torch.float64)).to(pop.evals.dtype)
     torch.testing.assert_close(pop.evals[:, 0], expected)
     start = sphere(make_problem(seed=2).generate_batch(POP).values.to(torch.float64))

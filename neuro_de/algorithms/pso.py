@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from evotorch import Problem, SolutionBatch
 
+from ..operators import uniform
 from .base import PopulationAlgorithm, plain_bound
 
 __all__ = ["PSO"]
@@ -184,13 +185,12 @@ class PSO(PopulationAlgorithm):
         f_best = self.utility(self._pbest)
         lbest = self._neighbour_best(f_best)
         w = self._current_inertia()
-        r1 = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        r2 = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        r1.mul_(pb - x).mul_(self._c1)
-        r2.mul_(lbest - x).mul_(self._c2)
+        r1 = uniform(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        r2 = uniform(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         if w != 1.0:  # (v * 1.0 is v: skipped under constriction)
             v.mul_(w)
-        v.add_(r1).add_(r2).mul_(self._chi)
+        v.add_(r1.mul_(pb - x), alpha=self._c1).add_(r2.mul_(lbest - x), alpha=self._c2)
+        v.mul_(self._chi)
         del r1, r2
         if self._vmax is not None:
             torch.clamp(v, -self._vmax, self._vmax, out=v)

@@ -16,6 +16,7 @@ from .strategies import (
     register_strategy,
     trigonometric_weights,
 )
+from .uniform import uniform
 
 __all__ = [
     "BOUND_HANDLERS",
@@ -35,4 +36,5 @@ __all__ = [
     "sample_distinct",
     "sample_distinct_from_rows",
     "trigonometric_weights",
+    "uniform",
 ]
