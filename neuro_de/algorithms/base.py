@@ -181,10 +181,14 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
 
     def utility(self, batch: SolutionBatch) -> torch.Tensor:
         """Minimisation-oriented fitness of ``batch``; NaN maps to +inf."""
-        f = batch.access_evals(0).to(torch.float64)
+        return self._utility_of(batch.access_evals(0))
+
+    def _utility_of(self, evals: torch.Tensor) -> torch.Tensor:
+        """:meth:`utility` of a column of evaluations."""
+        f = evals.to(torch.float64)
         if self._sign != 1.0:
             f = f * self._sign
-        return torch.nan_to_num(f, nan=float("inf"))
+        return f.nan_to_num_(nan=float("inf")) if f is not evals else f.nan_to_num(float("inf"))
 
     # ------------------------------------------------------------------ the step
     def _fitness_epoch(self) -> int | None:
@@ -234,7 +238,10 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         raise NotImplementedError
 
     def _count_nonfinite(self, batch: SolutionBatch) -> torch.Tensor:
-        nonfinite = ~torch.isfinite(batch.access_evals(0))  # not the read-only `evals`
+        return self._count_nonfinite_of(batch.access_evals(0))  # not the read-only `evals`
+
+    def _count_nonfinite_of(self, evals: torch.Tensor) -> torch.Tensor:
+        nonfinite = ~torch.isfinite(evals)
         count = int(nonfinite.sum())
         self._nonfinite_total += count
         self._stats["nonfinite_trials"] = float(count)

@@ -312,6 +312,21 @@ class DEEngine(PopulationAlgorithm):
         self._needs_best = any("best" in s.needs for s in strategies)
         self._all_crossover = all(s.crossover for s in strategies)
         self._fused = _FusedPool.build(strategies, device=device, dtype=dtype)
+        # the storage of the parents' and trials' values and evaluations: EvoTorch's
+        # SolutionBatch keeps one tensor each for its lifetime, so the references stay valid
+        # (and spare eight accessor calls per generation)
+        self._bind_storage()
+        # only the success-history memories and the archive need the successful rows and
+        # their improvements
+        self._needs_successes = (
+            self._memory is not None or self._memory_freq is not None or self._archive is not None
+        )
+
+    def _bind_storage(self) -> None:
+        self._values = self._population.access_values(keep_evals=True)
+        self._evals = self._population.access_evals()
+        self._trial_values = self._trials.access_values(keep_evals=True)
+        self._trial_evals = self._trials.access_evals()
 
     def _attach_archive(self, problem: Problem, capacity: int) -> Archive:
         """Move the population into the first rows of a ``(N + capacity, d)`` block whose
@@ -427,8 +442,8 @@ class DEEngine(PopulationAlgorithm):
     def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
         """Mutants (fused for a pool of linear strategies, else strategy by strategy),
         binomial crossover and bound repair, into the reused trial buffer."""
-        parents = self._population.access_values(keep_evals=True)
-        trials = self._trials.access_values()
+        parents = self._values
+        trials = self._trial_values  # overwritten below, then evaluated
         if self._fused is not None:
             self._fused_mutants(ids, F, utility, parents, trials)
             source = trials
@@ -562,30 +577,29 @@ class DEEngine(PopulationAlgorithm):
 
     def _generation(self) -> None:
         n = self._popsize
-        utility = self.utility(self._population)
+        values, evals = self._values, self._evals
+        trial_values, trial_evals = self._trial_values, self._trial_evals
+        utility = self._utility_of(evals[:, 0])
         phase = self._sinusoidal_phase()
         ids = self._choose_strategies(n)
         F, CR, freqs = self._draw_parameters(ids, phase)
         self._build_trials(ids, F, CR, utility)
+        trial_evals.fill_(float("nan"))  # what EvoTorch marks as "not evaluated"
         self._evaluate(self._trials)
-        nonfinite = self._count_nonfinite(self._trials)
+        nonfinite = self._count_nonfinite_of(trial_evals[:, 0])
 
-        f_trial = self.utility(self._trials)
+        f_trial = self._utility_of(trial_evals[:, 0])
         finite = ~nonfinite
         replace = (f_trial <= utility) & finite
         success = (f_trial < utility) & finite
-        improvement = (utility - f_trial).abs()
-        # the successful individuals, once (one host sync); every later selection by
-        # `success` is an index_select with it
-        s_idx = success.nonzero().squeeze(1)
-        n_success = s_idx.shape[0]
-
-        values = self._population.access_values(keep_evals=True)
-        if self._archive is not None and n_success > 0:
-            self._archive.add(values, index=s_idx, generator=self._gen)
-        trial_values = self._trials.access_values(keep_evals=True)
-        evals = self._population.access_evals()
-        trial_evals = self._trials.access_evals()
+        improvement = s_idx = None
+        if self._needs_successes:
+            improvement = (utility - f_trial).abs()
+            # the successful individuals, once (one host sync); every later selection by
+            # `success` is an index_select with it
+            s_idx = success.nonzero().squeeze(1)
+            if self._archive is not None and s_idx.shape[0] > 0:
+                self._archive.add(values, index=s_idx, generator=self._gen)
         if self._device.type == "cpu":  # copy only the replaced rows
             r_idx = replace.nonzero().squeeze(1)
             values.index_copy_(0, r_idx, trial_values.index_select(0, r_idx))
@@ -602,6 +616,8 @@ class DEEngine(PopulationAlgorithm):
             self._learner.record(ids, success)
         if self._cr_memory is not None:
             self._cr_memory.record(ids, CR, success)
+        if not self._needs_successes:
+            return
         if s_idx is None:
             s_idx = success.nonzero().squeeze(1)
         if s_idx.shape[0] == 0:  # no success: the memories keep their values and positions
