@@ -104,6 +104,10 @@ def test_trigonometric_weights_guards():
     pop = torch.tensor([-5.0, -3.0, -1.0], dtype=torch.float64)
     w = trigonometric_weights(pop.view(1, 3), population_fitness=pop)
     assert torch.allclose(w, torch.tensor([[0.0, 2 / 6, 4 / 6]], dtype=torch.float64))
+    # a parent whose fitness is inf (NaN evaluations become inf) takes the whole weight
+    pop = torch.tensor([float("inf"), 1.0, 2.0], dtype=torch.float64)
+    w = trigonometric_weights(pop.view(1, 3), population_fitness=pop)
+    assert torch.allclose(w, torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64))
 
 
 def test_registry_user_strategy_and_errors():

@@ -77,12 +77,13 @@ class StrategyLearner:
         # assignments are then permuted so that no individual is tied to a strategy.
         offset = torch.rand((), generator=generator, device=p.device, dtype=p.dtype)
         if self._pointers is None or self._pointers.shape[0] != n:
-            self._pointers = torch.arange(n, device=p.device, dtype=p.dtype)
-        pointers = (offset + self._pointers) / n
+            with torch.inference_mode(False):  # a cached ordinary tensor
+                self._pointers = torch.arange(n, device=p.device, dtype=p.dtype) / n
+        pointers = torch.add(self._pointers, offset, alpha=1.0 / n)  # (offset + j) / n
         ids = torch.searchsorted(torch.cumsum(p, 0), pointers, right=True)
         ids = ids.clamp_(max=self.num_strategies - 1)
         perm = torch.randperm(n, generator=generator, device=p.device)
-        return ids[perm]
+        return ids.index_select(0, perm)
 
     def record(self, strategy_ids: torch.Tensor, success: torch.Tensor) -> None:
         """Count one generation's successes/failures per strategy; update the probabilities."""

@@ -92,7 +92,8 @@ class _FusedPool:
     vector indices whose columns are the ``slots``: the target ``x``, ``best``, ``pbest``
     (those the pool uses), the ``num_plain`` random individuals and, for an archive strategy,
     one column drawn from population ∪ archive. Strategy ``k``'s term ``t`` reads slot
-    ``slot_table[k, t]`` and has coefficient ``const[k, t] + per_F[k, t] F + per_K[k, t] K``.
+    ``slot_table[k, t]`` and has coefficient ``a + b F + c K`` with
+    ``(a, b, c) = coef_table[k, :, t]``.
     A strategy with fewer than ``T`` terms is padded with coefficient-0 terms on its own
     first vector (so a padded term never reads a vector the mutant does not already use).
     """
@@ -131,9 +132,11 @@ class _FusedPool:
         self.identity_slots = self.single and table[0] == list(range(len(table[0]))) and (
             len(table[0]) == first_random + self.num_plain + int(self.union_column)
         )
-        self.const = torch.tensor(const, dtype=dtype, device=device)
-        self.per_F = torch.tensor(per_F, dtype=dtype, device=device)
-        self.per_K = torch.tensor(per_K, dtype=dtype, device=device)
+        # (K, 3, T): per strategy, the constant, F and K parts of each term's coefficient
+        self.coef_table = torch.tensor(
+            [list(row) for row in zip(const, per_F, per_K, strict=True)], dtype=dtype,
+            device=device,
+        )
         self.needs_K = any("K" in s.needs for s in strategies)
 
     @classmethod
@@ -486,14 +489,16 @@ class DEEngine(PopulationAlgorithm):
             K = torch.rand((n, 1), generator=gen, device=dev, dtype=self._dtype)
         if pool.single:
             index = values if pool.identity_slots else values.index_select(1, pool.slot_table[0])
-            coef = torch.addcmul(pool.const[0], F, pool.per_F[0])
+            const, per_F, per_K = pool.coef_table[0]
+            coef = torch.addcmul(const, F, per_F)
             if pool.needs_K:
-                coef.addcmul_(K, pool.per_K[0])
+                coef.addcmul_(K, per_K)
         else:
             index = values.gather(1, pool.slot_table.index_select(0, ids))
-            coef = pool.const.index_select(0, ids).addcmul_(F, pool.per_F.index_select(0, ids))
+            const, per_F, per_K = pool.coef_table.index_select(0, ids).unbind(1)
+            coef = const.addcmul_(F, per_F)
             if pool.needs_K:
-                coef.addcmul_(K, pool.per_K.index_select(0, ids))
+                coef.addcmul_(K, per_K)
         for k, fn in pool.coef_fns:  # coefficients that are not affine in F and K
             strategy = self._strategies[k]
             ctx = MutationContext(

@@ -572,7 +572,9 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     """
     # shift by min(0, lowest parent fitness): a no-op for non-negative objectives, and no
     # host sync to decide it; 0 / 0 (all three |f| = 0) gives the centroid's 1/3
-    a = (f - population_fitness.min().clamp(max=0.0)).abs_()
+    # an infinite |f| (a NaN/inf parent) is capped so that it takes the whole weight, the
+    # limit of the rule, rather than making 0 * inf
+    a = (f - population_fitness.min().clamp(max=0.0)).abs_().clamp_(max=1e300)
     return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
 
 
@@ -587,14 +589,13 @@ def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
 
     is :math:`v = \sum_k c_k x_{r_k}` with :math:`c_1 = 1/3 + p_2 + p_3 - 2 p_1`,
     :math:`c_2 = 1/3 + p_1 + p_3 - 2 p_2`, :math:`c_3 = 1/3 + p_1 + p_2 - 2 p_3`, i.e.
-    :math:`c_k = 1/3 + (p_1 + p_2 + p_3) - 3 p_k`: three terms, no differences. F is not used.
+    (as :math:`p_1 + p_2 + p_3 = 1`) :math:`c_k = 4/3 - 3 p_k`: three terms, no differences.
+    F is not used.
     See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
     """
-    r = ctx.r[:, :3]
-    f = ctx.fitness.index_select(0, r.reshape(-1)).view(r.shape)
-    p = trigonometric_weights(f, population_fitness=ctx.fitness)
-    coef = torch.add(p.sum(dim=1, keepdim=True), p, alpha=-3.0).add_(1.0 / 3.0)
-    return coef.to(ctx.population.dtype)
+    p = trigonometric_weights(ctx.fitness[ctx.r[:, :3]], population_fitness=ctx.fitness)
+    # sum_k p_k = 1, so c_k = 1/3 + 1 - 3 p_k (the all-zero guard's p = 1/3 gives 1/3 too)
+    return p.mul_(-3.0).add_(4.0 / 3.0).to(ctx.population.dtype)
 
 
 #: Trigonometric mutation (Fan & Lampinen 2003; the seed paper's S_Trigo).
