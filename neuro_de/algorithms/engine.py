@@ -370,8 +370,8 @@ class DEEngine(PopulationAlgorithm):
         g = self._generation_index % horizon + 1
         if g > horizon / 2:
             return 0
-        coin = torch.rand((), generator=self._gen, device=self._device)
-        return 1 if bool(coin < 0.5) else 2
+        coin = torch.randint(0, 2, (), generator=self._gen, device=self._device)
+        return 1 + int(coin)  # 1 or 2 with probability 1/2 each
 
     def _draw_parameters(self, ids: torch.Tensor, phase: int):
         n = ids.shape[0]
@@ -407,11 +407,9 @@ class DEEngine(PopulationAlgorithm):
         if phase:
             horizon = self._sin["horizon"]
             g = self._generation_index % horizon + 1
-            if phase == 1:
-                unit = torch.full(
-                    (n,), sinusoidal_decreasing(g, horizon, freq=self._sin["freq"]),
-                    device=dev, dtype=dt,
-                )
+            if phase == 1:  # one value for everyone, mapped onto F_range
+                unit = sinusoidal_decreasing(g, horizon, freq=self._sin["freq"])
+                F = torch.full((n,), lo_f + (hi_f - lo_f) * unit, device=dev, dtype=dt)
             else:
                 slots = self._memory_freq.sample_slots(n, generator=gen)
                 draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
@@ -420,7 +418,7 @@ class DEEngine(PopulationAlgorithm):
                     self._sin["freq_scale"], low=0.0, high=float("inf"), generator=gen,
                 )
                 unit = sinusoidal_increasing(g, horizon, freqs)
-            F = unit.mul_(hi_f - lo_f).add_(lo_f)  # map the [0, 1] schedule onto F_range
+                F = unit.mul_(hi_f - lo_f).add_(lo_f)  # map the [0, 1] schedule onto F_range
         return F, CR, freqs
 
     def _memory_ids(self, ids: torch.Tensor) -> torch.Tensor | None:
@@ -509,8 +507,8 @@ class DEEngine(PopulationAlgorithm):
             t = strategy.num_terms
             if pool.single:
                 coef = c
-            else:
-                coef[:, :t] = torch.where((ids == k).unsqueeze(1), c, coef[:, :t])
+            else:  # its table rows are 0, so adding c on its rows sets them
+                coef[:, :t].addcmul_(c, (ids == k).unsqueeze(1))
         union = self._union[: n + count] if self._union is not None else parents
         combine_terms(union, index, coef, out=trials)
 
