@@ -6,8 +6,10 @@ One generation (Storn & Price 1997; the adaptive variants only change how the st
 1. choose a strategy :math:`k_i` per individual (fixed, or SaDE's learned probabilities);
 2. draw :math:`F_i` and :math:`CR_i` (fixed, SaDE's rules, SHADE's memories, or the
    sinusoidal schedule of LSHADE-EpSin);
-3. build mutants strategy by strategy (a Python loop over at most a handful of strategies,
-   never over individuals or dimensions) into one reused ``(N, d)`` trial buffer;
+3. build the mutants into one reused ``(N, d)`` trial buffer: for a pool of linear
+   (declared) strategies all at once, from an ``(N, T)`` index table and coefficient table,
+   one gather and one batched product; otherwise strategy by strategy (a Python loop over at
+   most a handful of strategies, never over individuals or dimensions);
 4. binomial crossover with a forced :math:`j_{rand}` (skipped for strategies without it);
 5. bound repair, evaluation of the trials, and one-to-one selection: the trial replaces its
    parent when :math:`f(u_i) \le f(x_i)`; a *success* is :math:`f(u_i) < f(x_i)`; a NaN/inf
