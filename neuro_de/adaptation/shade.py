@@ -147,8 +147,7 @@ class SuccessHistoryMemory:
         if k == 1 and values.shape[1] == 0:  # nothing to record
             return ~self._updated_one
         v = values.to(torch.float64)  # (P, s)
-        w = improvements if improvements.dtype == torch.float64 else improvements.double()
-        w = w.clamp(max=1e300).unsqueeze(0)  # (1, s)
+        w = improvements.to(torch.float64).clamp(max=1e300).unsqueeze(0)  # (1, s)
         # rows: sum w, sum w v_p, sum w v_p^2 -> each parameter's numerator and denominator
         # (Lehmer: w v^2 / w v; arithmetic: w v / w). den > 0 wherever a strategy has
         # successes, but for a Lehmer mean of values that are all 0 (0 / 0: 0).

@@ -188,7 +188,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         f = evals.to(torch.float64)
         if self._sign != 1.0:
             f = f * self._sign
-        return f.nan_to_num_(nan=float("inf")) if f is not evals else f.nan_to_num(float("inf"))
+        return torch.nan_to_num(f, nan=float("inf"))
 
     # ------------------------------------------------------------------ the step
     def _fitness_epoch(self) -> int | None:

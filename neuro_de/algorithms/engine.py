@@ -87,6 +87,12 @@ def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tu
     return lo, hi
 
 
+def _num_plain(strategies) -> int:
+    """Random columns drawn from the population alone: an archive strategy's last random
+    vector comes from population ∪ archive instead."""
+    return max(s.num_random - ("archive" in s.needs) for s in strategies)
+
+
 class _FusedPool:
     """The tables that build the mutants of a pool of linear strategies in one pass.
 
@@ -101,9 +107,8 @@ class _FusedPool:
     """
 
     def __init__(self, strategies, *, device, dtype):
-        archive_users = [s for s in strategies if "archive" in s.needs]
-        self.num_plain = max(s.num_random - ("archive" in s.needs) for s in strategies)
-        self.union_column = bool(archive_users)
+        self.num_plain = _num_plain(strategies)
+        self.union_column = any("archive" in s.needs for s in strategies)
         self.slots = [v for v in ("x", "best", "pbest") if any(v in s.vectors for s in strategies)]
         first_random = len(self.slots)
         num_terms = max(s.num_terms for s in strategies)
@@ -148,7 +153,7 @@ class _FusedPool:
         more random individuals (its union column must avoid only its own picks)."""
         if not all(s.linear for s in strategies):
             return None
-        num_plain = max(s.num_random - ("archive" in s.needs) for s in strategies)
+        num_plain = _num_plain(strategies)
         if any("archive" in s.needs and s.num_random - 1 != num_plain for s in strategies):
             return None
         return cls(strategies, device=device, dtype=dtype)
@@ -340,7 +345,6 @@ class DEEngine(PopulationAlgorithm):
         n = self._popsize
         union = SolutionBatch(problem, n + capacity, empty=True)
         union.access_values()[:n] = self._population.access_values(keep_evals=True)
-        self._union_batch = union
         self._population = union[:n]
         self._union = union.access_values(keep_evals=True)
         return Archive(
@@ -531,9 +535,7 @@ class DEEngine(PopulationAlgorithm):
             groups = list(order.split(counts))
         # One draw of distinct indices serves every strategy: strategy k reads the first
         # ``num_random`` columns of its rows (any subset of distinct indices is distinct).
-        n_plain = max(
-            s.num_random - (1 if "archive" in s.needs else 0) for s in self._strategies
-        )
+        n_plain = _num_plain(self._strategies)
         r_all = sample_distinct(
             n_pop, n_pop, n_plain, exclude=self._self_exclude, generator=self._gen,
             device=self._device,
@@ -628,7 +630,8 @@ class DEEngine(PopulationAlgorithm):
         if s_idx.shape[0] == 0:  # no success: the memories keep their values and positions
             return
         s_imp = improvement.index_select(0, s_idx)
-        s_ids = ids.index_select(0, s_idx) if len(self._strategies) > 1 else None
+        memory_ids = self._memory_ids(ids)
+        s_ids = None if memory_ids is None else memory_ids.index_select(0, s_idx)
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)

@@ -11,7 +11,7 @@ __all__ = ["sample_distinct", "sample_distinct_from_rows"]
 
 def sample_distinct(
     num_rows: int,
-    pool_size: int | Sequence[int],
+    pool_size: int,
     k: int,
     *,
     exclude: torch.Tensor | None = None,
@@ -23,26 +23,18 @@ def sample_distinct(
     Row ``i`` receives ``k`` mutually distinct integers drawn uniformly without replacement
     from :math:`\{0, \dots, \text{pool\_size}-1\} \setminus E_i`, where :math:`E_i` is the
     set of values in ``exclude[i]`` (duplicates allowed; values outside the pool are ignored).
-    ``pool_size`` may also give one pool per column (e.g. SHADE's :math:`r_1` from the
-    population and :math:`r_2` from population ∪ archive): column ``j`` is then uniform over
-    :math:`\{0, \dots, P_j - 1\}` minus :math:`E_i` and the earlier columns, which is the
-    same as drawing the columns one after another.
 
-    The draw is exact and loop-free over rows. When most rows are admissible at the first
-    try (probability >= 1/2 that ``k`` uniform draws avoid each other and the exclusions),
-    whole rows are drawn at once and the rows with a collision are redrawn (rejection
-    sampling of the ``k``-tuple: uniform over the admissible tuples; about two passes).
-    Otherwise, with a large pool, column ``j`` is drawn and redrawn where it collides; with a
-    small pool, the ``j``-th index is an integer :math:`u` uniform in
-    :math:`[0, \text{pool\_size} - |E_i| - j)`, mapped to the :math:`u`-th element of the
-    complement by stepping over the excluded values (the earlier picks included) in
-    ascending order. Python loops run only over ``k``, the number of exclusions and the
-    (rare) redraw passes, never over rows.
+    The draw is exact and loop-free over rows. With a large pool, column ``j`` is drawn
+    uniformly and redrawn where it collides with an exclusion or an earlier column
+    (sequential sampling without replacement). With a small pool, the ``j``-th index is an
+    integer :math:`u` uniform in :math:`[0, \text{pool\_size} - |E_i| - j)`, mapped to the
+    :math:`u`-th element of the complement by stepping over the excluded values (the earlier
+    picks included) in ascending order. Python loops run only over ``k`` and the number of
+    exclusions (plus rare redraws), never over rows.
 
     Args:
         num_rows: Number of rows (individuals) to sample for.
-        pool_size: Size of the pool ``{0, ..., pool_size - 1}``, or ``k`` sizes, one per
-            column.
+        pool_size: Size of the pool ``{0, ..., pool_size - 1}``.
         k: Number of distinct indices per row.
         exclude: Optional ``(num_rows, e)`` integer tensor of values each row must avoid
             (e.g. the row's own index ``i``, or an earlier pick).
@@ -65,35 +57,6 @@ def sample_distinct(
             exclude = exclude.unsqueeze(1)
     device = exclude.device
     e = exclude.shape[1]
-    if isinstance(pool_size, int):
-        pools = [int(pool_size)] * k
-    else:
-        pools = [int(p) for p in pool_size]
-        if len(pools) != k:
-            raise ValueError(f"`pool_size` gives {len(pools)} pools for k={k} columns.")
-    if k == 0:
-        return torch.empty((num_rows, 0), dtype=torch.int64, device=device)
-    # Probability that a row's k independent draws avoid the (at most e distinct)
-    # exclusions and each other: a lower bound, so the test needs no host sync.
-    accept = 1.0
-    for j, pool in enumerate(pools):
-        accept *= max(0.0, 1.0 - (e + j) / pool)
-    if accept >= 0.5:
-        return _row_rejection(num_rows, pools, exclude, generator, device)
-    if len(set(pools)) > 1:  # columns with different pools, one group after another
-        out = torch.empty((num_rows, k), dtype=torch.int64, device=device)
-        j = 0
-        while j < k:
-            stop = j
-            while stop < k and pools[stop] == pools[j]:
-                stop += 1
-            excl = torch.cat([exclude, out[:, :j]], dim=1)
-            out[:, j:stop] = sample_distinct(
-                num_rows, pools[j], stop - j, exclude=excl, generator=generator, device=device
-            )
-            j = stop
-        return out
-    pool_size = pools[0]
     # Every row has at least pool_size - e admissible values, so when that many are plenty
     # the (host-syncing) count of the admissible values below is not needed.
     if pool_size - e >= 4 * (k + 1):
@@ -120,50 +83,6 @@ def sample_distinct(
     if pool_size - excl.shape[1] >= 4 * (k + 1):
         return _sequential_rejection(num_rows, pool_size, k, excl, generator, device)
     return _stepping(num_rows, k, excl, available, generator, device)
-
-
-_PAIR_MASKS: dict[tuple[int, int, str], torch.Tensor] = {}
-
-
-def _pair_mask(e: int, k: int, device) -> torch.Tensor:
-    """``(e+k, e+k)`` bool: the pairs ``a < b`` of columns of ``[exclude, draws]`` that must
-    differ (``b`` a draw; two exclusions may coincide)."""
-    key = (e, k, str(device))
-    mask = _PAIR_MASKS.get(key)
-    if mask is None:
-        m = e + k
-        a = torch.arange(m).unsqueeze(1)
-        b = torch.arange(m).unsqueeze(0)
-        mask = ((a < b) & (b >= e)).to(device)
-        _PAIR_MASKS[key] = mask
-    return mask
-
-
-def _draw_rows(num_rows, pools, generator, device):
-    if len(set(pools)) == 1:
-        return torch.randint(
-            0, pools[0], (num_rows, len(pools)), generator=generator, device=device
-        )
-    cols = [
-        torch.randint(0, pool, (num_rows, 1), generator=generator, device=device)
-        for pool in pools
-    ]
-    return torch.cat(cols, dim=1)
-
-
-def _row_rejection(num_rows, pools, excl, generator, device):
-    """Whole ``k``-tuples drawn at once; the rows where two columns coincide, or a column
-    hits an exclusion, are redrawn until none does: uniform over the admissible tuples."""
-    e, k = excl.shape[1], len(pools)
-    pairs = _pair_mask(e, k, device)
-    out = _draw_rows(num_rows, pools, generator, device)
-    while True:
-        full = torch.cat([excl, out], dim=1)
-        clash = (full.unsqueeze(2) == full.unsqueeze(1)) & pairs
-        bad = clash.flatten(1).any(dim=1)
-        if not bool(bad.any()):
-            return out
-        out = torch.where(bad.unsqueeze(1), _draw_rows(num_rows, pools, generator, device), out)
 
 
 def _sequential_rejection(num_rows, pool_size, k, excl, generator, device):

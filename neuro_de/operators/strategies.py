@@ -123,7 +123,7 @@ def combine_terms(
     if out is None:
         out = torch.empty((n, d), device=source.device, dtype=source.dtype)
     flat = index.reshape(-1)
-    weights = (coef if coef.dtype == source.dtype else coef.to(source.dtype)).view(n, 1, num_terms)
+    weights = coef.to(source.dtype).view(n, 1, num_terms)
     step = max(1, _CHUNK_ELEMENTS // max(n * num_terms, 1))
     if step >= d and out.is_contiguous():
         gathered = source.index_select(0, flat).view(n, num_terms, d)
