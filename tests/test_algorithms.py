@@ -680,6 +680,63 @@ def test_pso_inertia_schedule_and_velocity_clamp():
     assert float(fraction.velocity.abs().max()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [{"mode": "constriction"}, {"mode": "inertia", "max_generations": 10},
+     {"mode": "constriction", "topology": "ring", "c1": 1.5, "c2": 2.5}],
+)
+def test_pso_step_matches_the_velocity_equation(kw):
+    """One generation by hand: v <- chi (w v + c1 r1 (p - x) + c2 r2 (l - x)), x <- x + v,
+    with r1, r2 = 1/2 + 2^-16 h from the generator's next 16-bit integers."""
+    from neuro_de.operators import random_int16
+
+    problem = Problem("min", sphere, solution_length=D, initial_bounds=(-5.0, 5.0), seed=3,
+                      dtype=torch.float64)
+    searcher = PSO(problem, popsize=POP, init_velocity="zero", **kw)
+    for _ in range(3):
+        searcher.step()
+    x = searcher.population.values.clone()
+    v = searcher.velocity.clone()
+    p = searcher.personal_best.values.clone()
+    f = searcher.personal_best.evals[:, 0].clone()
+    if kw.get("topology") == "ring":
+        idx = torch.arange(POP)
+        cand = torch.stack([(idx - 1) % POP, idx, (idx + 1) % POP], dim=1)
+        lbest = p[cand[idx, f[cand].argmin(dim=1)]]
+    else:
+        lbest = p[f.argmin()].expand(POP, D)
+    state = problem.generator.get_state()
+    w = 0.9 - 0.5 * 3 / 10 if kw["mode"] == "inertia" else 1.0
+    chi = 0.7298 if kw["mode"] == "constriction" else 1.0
+    c1 = kw.get("c1", 2.05 if kw["mode"] == "constriction" else 2.0)
+    c2 = kw.get("c2", 2.05 if kw["mode"] == "constriction" else 2.0)
+    searcher.step()
+    replay = torch.Generator().manual_seed(0)
+    replay.set_state(state)
+    h1, h2 = random_int16((2, POP, D), generator=replay).to(torch.float64)
+    r1, r2 = 0.5 + h1 / 2**16, 0.5 + h2 / 2**16
+    assert float(r1.min()) >= 0.0 and float(r2.max()) < 1.0
+    v_expected = chi * (w * v + c1 * r1 * (p - x) + c2 * r2 * (lbest - x))
+    torch.testing.assert_close(searcher.velocity, v_expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(searcher.population.values, x + v_expected, rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_random_int16_uses_every_bit():
+    from neuro_de.operators import random_int16
+
+    g = torch.Generator().manual_seed(5)
+    h = random_int16((250_001,), generator=g)
+    assert h.dtype == torch.int16 and h.shape == (250_001,)
+    lanes = h[:250_000].view(-1, 4).to(torch.int32)
+    # each of the four 16-bit lanes of a word takes negative values (its top bit) half the
+    # time, and its values are spread evenly over [-2^15, 2^15)
+    for lane in lanes.T:
+        assert abs(float((lane < 0).double().mean()) - 0.5) < 0.01
+        hist = torch.histc(lane.double(), bins=16, min=-(2**15), max=2**15) / lane.numel()
+        assert float((hist - 1 / 16).abs().max()) < 0.006
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", ["de-tde-mix", "sade", "shade-lehmer", "hybrid-full",
                                   "pso-constriction-ring"])

@@ -213,6 +213,7 @@ def test_midpoint_repair_equals_the_dense_rule(tensor_bounds):
     parents = torch.rand(n, d, generator=g) * 2 - 1
     trials = parents + 0.3 * torch.randn(n, d, generator=g)
     trials[3, 7] = float("nan")
+    trials[8, 11], trials[9, 2] = float("inf"), float("-inf")  # repaired like any violation
     trials[5] = parents[5]  # a row with nothing to repair
     lo, hi = (-1.0, 1.0) if not tensor_bounds else (
         torch.full((d,), -1.0) - 0.01 * torch.arange(d) / d, torch.full((d,), 1.0)
@@ -224,6 +225,7 @@ def test_midpoint_repair_equals_the_dense_rule(tensor_bounds):
     assert int(((trials < lo_t) | (trials > hi_t)).sum()) > 10
     assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0))  # bit for bit
     assert torch.isnan(out[3, 7]) and torch.equal(out[5], parents[5])
+    assert torch.isfinite(out[8]).all() and torch.isfinite(out[9]).all()
     only_low = repair_bounds(trials.clone(), parents, lo, None, method="midpoint")
     assert torch.equal(
         only_low.nan_to_num(7.0),

@@ -16,7 +16,7 @@ from .strategies import (
     register_strategy,
     trigonometric_weights,
 )
-from .uniform import uniform
+from .uniform import random_int16, uniform
 
 __all__ = [
     "BOUND_HANDLERS",
@@ -30,6 +30,7 @@ __all__ = [
     "combine_terms",
     "get_strategy",
     "parse_coefficient",
+    "random_int16",
     "register_linear_strategy",
     "register_strategy",
     "repair_bounds",

@@ -86,5 +86,13 @@ def _midpoint_sparse(trials, parents, lower, upper) -> torch.Tensor:
     hi = upper.expand_as(trials).index_select(0, rows) if isinstance(upper, torch.Tensor) else upper
     edge = torch.clamp(block, lo, hi)
     repaired = parents.index_select(0, rows).add_(edge).mul_(0.5)
-    trials.index_copy_(0, rows, torch.where(edge != block, repaired, block))
+    if lower is None or upper is None:  # an infinite coordinate may be admissible
+        trials.index_copy_(0, rows, torch.where(edge != block, repaired, block))
+        return trials
+    # Both bounds: ``edge`` is finite (or NaN), so the violated coordinates can be a float
+    # 0/1 weight of lerp (a bool mask and torch.where cost several times more on CPU); lerp
+    # is exact at weights 0 and 1, so each coordinate is bit-identical to ``edge`` (the
+    # trial, when inside) or to ``repaired``. NaN stays NaN; +-inf is repaired.
+    violated = torch.ne(edge, block, out=torch.empty_like(block))
+    trials.index_copy_(0, rows, torch.lerp(edge, repaired, violated))
     return trials

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .grad import without_grad
+from .uniform import random_int16
 
 __all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
 
@@ -53,12 +54,7 @@ def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand
     """The mask of :func:`binomial_mask` from precomputed thresholds. ``all_inside`` says
     that every ``j_rand`` falls in this block of columns (one block covering all of them),
     so the forced entries are simply set to 1."""
-    count = num_rows * dim
-    words = torch.randint(
-        -(2**63), 2**63 - 1, ((count + 3) // 4,), dtype=torch.int64, generator=generator,
-        device=device,
-    )
-    draws = words.view(torch.int16)[:count].view(num_rows, dim)
+    draws = random_int16((num_rows, dim), generator=generator, device=device)
     mask = torch.empty((num_rows, dim), device=device, dtype=dtype)
     torch.lt(draws, thresholds, out=mask)
     if all_inside:
