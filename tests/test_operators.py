@@ -206,8 +206,13 @@ def test_repair_bounds():
         repair_bounds(trials, parents, -1, 1, method="reflect")
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("tensor_bounds", [False, True])
-def test_midpoint_repair_equals_the_dense_rule(tensor_bounds):
+def test_midpoint_repair_equals_the_dense_rule(tensor_bounds, chunked, monkeypatch):
+    from neuro_de.operators import bounds
+
+    if chunked:  # blocks of 7 columns (the last one shorter)
+        monkeypatch.setattr(bounds, "_CHUNK_ELEMENTS", 7 * 40)
     g = torch.Generator().manual_seed(6)
     n, d = 40, 300
     parents = torch.rand(n, d, generator=g) * 2 - 1

@@ -153,6 +153,7 @@ class MedianCRMemory:
         self.ids = torch.full((learning_period, popsize), -1, device=device, dtype=torch.int64)
         self._twice_ids = torch.arange(num_strategies, device=device, dtype=torch.float64) * 2
         self._strategy_offsets = torch.arange(num_strategies, device=device) << 31
+        self._one_zero = torch.tensor([[1], [0]], device=device)
         self.generations = 0
 
     def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
@@ -191,7 +192,10 @@ class MedianCRMemory:
         # start_k + (count_k - 1) // 2 and start_k + count_k // 2, i.e. (b - 1) // 2 and
         # b // 2 with b = 2 start_k + count_k
         b = counts.cumsum(0).mul_(2).sub_(counts)
-        middle = key[torch.stack([b - 1, b]).div_(2, rounding_mode="floor").clamp_(0, m - 1)]
+        # (b - 1) // 2 and b // 2 (a shift is a floor division, also of -1), one gather
+        middle = key.index_select(
+            0, torch.sub(b, self._one_zero).bitwise_right_shift_(1).clamp_(0, m - 1).view(-1)
+        ).view(2, -1)
         if integer:
             middle = middle.sub_(self._strategy_offsets).to(torch.int32).view(torch.float32)
             med = middle.to(torch.float64).sum(0).mul_(0.5)

@@ -60,9 +60,10 @@ def normal_regenerate(
     c = 1.0 / (scale * _SQRT2)
     a = torch.mul(x, -c).add_(low * c).erfc_()  # 2 P(Z > z0)
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float64)
-    e = a.mul_(torch.rsub(u, 1.0)).sub_(1.0).erfinv_()
+    e = torch.addcmul(a - 1.0, a, u, value=-1.0).erfinv_()  # erfinv(a (1 - U) - 1)
     F = torch.add(x, e, alpha=-scale * _SQRT2)
-    F = torch.where(torch.isfinite(F), F, low + 1e-8)
+    # the only non-finite result is +inf, from an unresolvable tail (a = 0)
+    F.nan_to_num_(nan=low + 1e-8, posinf=low + 1e-8, neginf=low + 1e-8)
     return F.clamp_(min=low + 1e-8, max=high).to(loc.dtype)
 
 

@@ -6,30 +6,12 @@ from __future__ import annotations
 import torch
 from evotorch import Problem, SolutionBatch
 
-from ..operators import random_int16
+from ..operators import inside_bounds, random_int16
 from .base import PopulationAlgorithm, plain_bound
 
 __all__ = ["PSO"]
 
 TOPOLOGIES = ("global", "ring")
-
-
-def _inside(x: torch.Tensor, lb, ub) -> bool:
-    """Whether every coordinate is inside ``[lb, ub]`` and not NaN, by reductions only (no
-    boolean masks): a NaN makes a minimum/maximum NaN and the answer False."""
-    if x.numel() == 0:
-        return True
-    if not isinstance(lb, torch.Tensor) and not isinstance(ub, torch.Tensor):
-        low, high = torch.aminmax(x)
-        ok = torch.ones((), dtype=torch.bool, device=x.device)
-        if lb is not None:
-            ok &= low >= lb
-        if ub is not None:
-            ok &= high <= ub
-        return bool(ok)
-    if lb is not None and not bool((x - lb).amin() >= 0):
-        return False
-    return ub is None or bool((ub - x).amin() >= 0)
 
 
 class PSO(PopulationAlgorithm):
@@ -213,7 +195,7 @@ class PSO(PopulationAlgorithm):
         # clip positions leaving the bounds and zero those velocity components; when all are
         # inside (and none is NaN) that is the identity, so it is skipped
         bounded = lb is not None or ub is not None
-        if bounded and not (x.device.type == "cpu" and _inside(x, lb, ub)):
+        if bounded and not (x.device.type == "cpu" and inside_bounds(x, lb, ub)):
             clipped = x.clamp(min=lb, max=ub)
             # 1 where the coordinate stayed, 0 where it was clipped (or is NaN), as floats:
             # a bool mask costs several times more on CPU

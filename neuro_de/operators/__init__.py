@@ -1,6 +1,6 @@
 """Pure tensor operators of differential evolution: index sampling, mutation, crossover."""
 
-from .bounds import BOUND_HANDLERS, repair_bounds
+from .bounds import BOUND_HANDLERS, inside_bounds, repair_bounds
 from .crossover import binomial_crossover, binomial_mask
 from .indices import sample_distinct, sample_distinct_from_rows
 from .strategies import (
@@ -29,6 +29,7 @@ __all__ = [
     "binomial_mask",
     "combine_terms",
     "get_strategy",
+    "inside_bounds",
     "parse_coefficient",
     "random_int16",
     "register_linear_strategy",

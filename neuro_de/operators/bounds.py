@@ -6,7 +6,10 @@ import torch
 
 from .grad import without_grad
 
-__all__ = ["BOUND_HANDLERS", "repair_bounds"]
+# Columns per chunk of the two-sided midpoint repair (its temporaries stay below this size).
+_CHUNK_ELEMENTS = 1 << 24
+
+__all__ = ["BOUND_HANDLERS", "inside_bounds", "repair_bounds"]
 
 BOUND_HANDLERS = ("none", "clip", "midpoint")
 
@@ -39,60 +42,63 @@ def repair_bounds(
         return trials
     if method == "clip":
         return trials.clamp_(min=lower, max=upper)
-    if trials.device.type == "cpu" and trials.is_contiguous() and parents.shape == trials.shape:
-        return _midpoint_sparse(trials, parents, lower, upper)
-    lo = None if lower is None else torch.as_tensor(lower, dtype=trials.dtype, device=trials.device)
-    hi = None if upper is None else torch.as_tensor(upper, dtype=trials.dtype, device=trials.device)
-    if lo is not None:
-        torch.where(trials < lo, (parents + lo) * 0.5, trials, out=trials)
-    if hi is not None:
-        torch.where(trials > hi, (parents + hi) * 0.5, trials, out=trials)
-    return trials
+    if lower is None or upper is None:  # one-sided: an infinite coordinate may be admissible
+        for bound, outside in ((lower, torch.lt), (upper, torch.gt)):
+            if bound is not None:
+                b = torch.as_tensor(bound, dtype=trials.dtype, device=trials.device)
+                torch.where(outside(trials, b), (parents + b) * 0.5, trials, out=trials)
+        return trials
+    if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):  # clamp wants both
+        lower, upper = (
+            torch.as_tensor(b, dtype=trials.dtype, device=trials.device) for b in (lower, upper)
+        )
+    if trials.device.type == "cpu" and inside_bounds(trials, lower, upper):
+        return trials  # nothing to repair (one reduction instead of five passes)
+    return _midpoint_two_sided(trials, parents, lower, upper)
 
 
-def _midpoint_sparse(trials, parents, lower, upper) -> torch.Tensor:
-    """The midpoint repair on the rows that violate a bound (usually a handful).
+def inside_bounds(x: torch.Tensor, lower, upper) -> bool:
+    """Whether every coordinate of ``x`` is inside ``[lower, upper]`` (either may be None)
+    and none is NaN, by reductions only (no bool masks): a NaN makes a minimum or maximum
+    NaN and the answer False. One host sync."""
+    if x.numel() == 0:
+        return True
+    if not isinstance(lower, torch.Tensor) and not isinstance(upper, torch.Tensor):
+        low, high = torch.aminmax(x)
+        ok = torch.ones((), dtype=torch.bool, device=x.device)
+        if lower is not None:
+            ok &= low >= lower
+        if upper is not None:
+            ok &= high <= upper
+        return bool(ok)
+    if lower is not None and not bool((x - lower).amin() >= 0):
+        return False
+    return upper is None or bool((upper - x).amin() >= 0)
 
-    Candidate rows come from per-row minima and maxima (cheap reductions; element-wise
-    comparisons into bool tensors cost several times more on CPU), and only those rows get
-    the dense rule ``u <- (x + c) / 2`` where ``c = clamp(u) != u``, ``c`` being the
-    violated bound: the same two operations as the dense form, so for parents inside the
-    bounds the result is bit-identical to it. A NaN coordinate stays NaN either way.
+
+def _midpoint_two_sided(trials, parents, lower, upper) -> torch.Tensor:
+    """The midpoint repair with both bounds: ``edge = clamp(u)`` is the violated bound where
+    ``u`` is outside and ``u`` itself inside, so ``u <- lerp(edge, (x + edge) / 2, w)`` with
+    the float weight ``w = [edge != u]``. That is five element-wise passes and no bool
+    tensor (a bool mask and ``torch.where`` cost several times more on CPU); lerp is exact
+    at weights 0 and 1, so every coordinate is bit-identical to the trial or to
+    ``(x + edge) / 2``. NaN stays NaN; +-inf is repaired. Column chunks keep the two
+    temporaries small whatever ``d`` is.
     """
-    if isinstance(lower, torch.Tensor):
-        lower = lower.to(device=trials.device, dtype=trials.dtype)
-    if isinstance(upper, torch.Tensor):
-        upper = upper.to(device=trials.device, dtype=trials.dtype)
-    # a row is a candidate unless its minimum and maximum are certainly inside: a NaN
-    # extreme (a NaN coordinate) makes it one too, so a NaN cannot hide a violation
-    inside = None
-    if lower is not None:
-        if isinstance(lower, torch.Tensor):
-            inside = (trials - lower).amin(dim=1) >= 0
-        else:
-            inside = trials.amin(dim=1) >= lower
-    if upper is not None:
-        if isinstance(upper, torch.Tensor):
-            below = (trials - upper).amax(dim=1) <= 0
-        else:
-            below = trials.amax(dim=1) <= upper
-        inside = below if inside is None else inside.logical_and_(below)
-    cand = inside.logical_not_()
-    rows = cand.nonzero().squeeze(1)
-    if rows.numel() == 0:
-        return trials
-    block = trials.index_select(0, rows)
-    lo = lower.expand_as(trials).index_select(0, rows) if isinstance(lower, torch.Tensor) else lower
-    hi = upper.expand_as(trials).index_select(0, rows) if isinstance(upper, torch.Tensor) else upper
-    edge = torch.clamp(block, lo, hi)
-    repaired = parents.index_select(0, rows).add_(edge).mul_(0.5)
-    if lower is None or upper is None:  # an infinite coordinate may be admissible
-        trials.index_copy_(0, rows, torch.where(edge != block, repaired, block))
-        return trials
-    # Both bounds: ``edge`` is finite (or NaN), so the violated coordinates can be a float
-    # 0/1 weight of lerp (a bool mask and torch.where cost several times more on CPU); lerp
-    # is exact at weights 0 and 1, so each coordinate is bit-identical to ``edge`` (the
-    # trial, when inside) or to ``repaired``. NaN stays NaN; +-inf is repaired.
-    violated = torch.ne(edge, block, out=torch.empty_like(block))
-    trials.index_copy_(0, rows, torch.lerp(edge, repaired, violated))
+    n, d = trials.shape
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    for start in range(0, d, step):
+        cols = slice(start, min(d, start + step))
+        u = trials[:, cols]
+        edge = torch.clamp(u, _columns(lower, cols), _columns(upper, cols))
+        weight = torch.ne(edge, u, out=torch.empty_like(edge))
+        torch.add(parents[:, cols], edge, out=u).mul_(0.5)  # u now holds (x + edge) / 2
+        torch.lerp(edge, u, weight, out=u)
     return trials
+
+
+def _columns(bound, cols: slice):
+    """A bound for a block of columns: a number or 0-d tensor as it is, a (d,) one sliced."""
+    if isinstance(bound, torch.Tensor) and bound.ndim:
+        return bound[..., cols]
+    return bound
