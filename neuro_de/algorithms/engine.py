@@ -247,6 +247,12 @@ class DEEngine(PopulationAlgorithm):
         # parameters
         self._F_fixed = F
         self._CR_fixed = float(CR)
+        # DE's fixed F and CR per individual, made once (read-only in every generation)
+        self._constant_CR = torch.full((self._popsize,), self._CR_fixed, device=device, dtype=dtype)
+        self._constant_F = (
+            None if isinstance(F, tuple)
+            else torch.full((self._popsize,), float(F), device=device, dtype=dtype)
+        )
         self._sade_F = (float(sade_F[0]), float(sade_F[1]))
         self._sade_CR_std = float(sade_CR_std)
         self._clip_F = bool(clip_F)
@@ -390,8 +396,8 @@ class DEEngine(PopulationAlgorithm):
                 a, b = self._F_fixed
                 F = torch.rand(n, generator=gen, device=dev, dtype=dt).mul_(b - a).add_(a)
             else:
-                F = torch.full((n,), float(self._F_fixed), device=dev, dtype=dt)
-            CR = torch.full((n,), self._CR_fixed, device=dev, dtype=dt)
+                F = self._constant_F
+            CR = self._constant_CR
         # In the sinusoidal phases (``phase`` 1, 2) the schedule below gives F, so the F of
         # the other rules is not drawn.
         elif self._scheme == "sade":
@@ -456,8 +462,8 @@ class DEEngine(PopulationAlgorithm):
             source = trials
         else:
             source = self._grouped_mutants(ids, F, utility, parents, trials)
-        if self._all_crossover:
-            cr_eff = CR
+        if self._all_crossover:  # a fixed CR as a number: its thresholds are cached
+            cr_eff = self._CR_fixed if self._scheme == "fixed" else CR
         else:
             cr_eff = torch.where(self._crossover_flags[ids], CR, 1.0)
         binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)

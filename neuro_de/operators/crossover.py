@@ -2,6 +2,8 @@ r"""Binomial crossover with a forced ``j_rand`` per individual."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .grad import without_grad
@@ -17,10 +19,19 @@ _LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
 
 
 def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None) -> torch.Tensor:
-    """Per-row int32 thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws."""
-    cr = CR if isinstance(CR, torch.Tensor) else torch.tensor(float(CR))
-    cr = cr.to(device=device, dtype=torch.float64).reshape(-1, 1).expand(num_rows, 1)
+    """Per-row int32 thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws
+    (for a number ``CR``, an ``(num_rows, 1)`` tensor made once and cached)."""
+    if not isinstance(CR, torch.Tensor):
+        return _scalar_thresholds(float(CR), num_rows, str(torch.device(device or "cpu")))
+    cr = CR.to(device=device, dtype=torch.float64).reshape(-1, 1).expand(num_rows, 1)
     return (cr * _LEVELS).round_().sub_(_LEVELS // 2).to(torch.int32)
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_thresholds(cr: float, num_rows: int, device: str) -> torch.Tensor:
+    with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
+        level = round(cr * _LEVELS) - _LEVELS // 2
+        return torch.full((num_rows, 1), level, dtype=torch.int32, device=device)
 
 
 def binomial_mask(
