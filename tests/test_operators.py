@@ -184,6 +184,18 @@ def test_binomial_mask_and_crossover():
         binomial_crossover(torch.zeros(2, 3), torch.zeros(3, 2), 0.5)
 
 
+@pytest.mark.parametrize("cr", [0.0, 0.3, 0.5, 0.9, 1.0, 0.123456789])
+def test_crossover_with_a_number_cr_equals_a_per_row_tensor(cr):
+    """A number CR takes cached thresholds: the same trials as the same CR given per row."""
+    from neuro_de.operators.crossover import crossover_thresholds
+
+    assert torch.equal(crossover_thresholds(cr, 6), crossover_thresholds(torch.full((6,), cr), 6))
+    p, m = torch.randn(6, 300), torch.randn(6, 300)
+    a = binomial_crossover(p, m, cr, generator=torch.Generator().manual_seed(1))
+    b = binomial_crossover(p, m, torch.full((6,), cr), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+
+
 def test_crossover_chunked_equals_masking(monkeypatch):
     import neuro_de.operators.crossover as cx
 
