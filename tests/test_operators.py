@@ -243,6 +243,11 @@ def test_midpoint_repair_equals_the_dense_rule(tensor_bounds, chunked, monkeypat
     assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0))  # bit for bit
     assert torch.isnan(out[3, 7]) and torch.equal(out[5], parents[5])
     assert torch.isfinite(out[8]).all() and torch.isfinite(out[9]).all()
+    # one parent row for all trials (broadcast), as the dense rule allows
+    one = repair_bounds(trials.clone(), parents[0], lo, hi, method="midpoint")
+    dense_one = torch.where(trials < lo_t, (parents[0] + lo_t) * 0.5, trials)
+    dense_one = torch.where(dense_one > hi_t, (parents[0] + hi_t) * 0.5, dense_one)
+    assert torch.equal(one.nan_to_num(7.0), dense_one.nan_to_num(7.0))
     only_low = repair_bounds(trials.clone(), parents, lo, None, method="midpoint")
     assert torch.equal(
         only_low.nan_to_num(7.0),

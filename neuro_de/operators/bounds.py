@@ -86,6 +86,7 @@ def _midpoint_two_sided(trials, parents, lower, upper) -> torch.Tensor:
     temporaries small whatever ``d`` is.
     """
     n, d = trials.shape
+    parents = parents.expand_as(trials)  # a broadcastable parent (e.g. one row) is allowed
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, d, step):
         cols = slice(start, min(d, start + step))
