@@ -253,19 +253,3 @@ def test_midpoint_repair_equals_the_dense_rule(tensor_bounds, chunked, monkeypat
         only_low.nan_to_num(7.0),
         torch.where(trials < lo_t, (parents + lo_t) * 0.5, trials).nan_to_num(7.0),
     )
-
-
-def test_uniform_matches_torch_rand_grid_and_distribution():
-    from neuro_de.operators import uniform
-
-    g = torch.Generator().manual_seed(7)
-    u = uniform((300, 1001), generator=g)
-    assert u.shape == (300, 1001) and u.dtype == torch.float32
-    assert float(u.min()) >= 0.0 and float(u.max()) < 1.0
-    # the float32 grid of torch.rand: multiples of 2**-24
-    assert torch.equal(u * 2**24, (u * 2**24).round())
-    hist = torch.histc(u, bins=20, min=0.0, max=1.0) / u.numel()
-    assert float((hist - 0.05).abs().max()) < 0.002
-    a, b = u[:, :-1].flatten(), u[:, 1:].flatten()  # neighbours are uncorrelated
-    assert abs(float(torch.corrcoef(torch.stack([a, b]))[0, 1])) < 0.01
-    assert uniform((4,), generator=g, dtype=torch.float64).dtype == torch.float64

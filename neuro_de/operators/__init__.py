@@ -16,7 +16,7 @@ from .strategies import (
     register_strategy,
     trigonometric_weights,
 )
-from .uniform import random_int16, uniform
+from .uniform import random_int16
 
 __all__ = [
     "BOUND_HANDLERS",
@@ -38,5 +38,4 @@ __all__ = [
     "sample_distinct",
     "sample_distinct_from_rows",
     "trigonometric_weights",
-    "uniform",
 ]
