@@ -315,6 +315,19 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         pass
 
 
+def copy_rows_where(mask: torch.Tensor, sources: tuple, targets: tuple) -> None:
+    """``target[i] = source[i]`` for every row ``i`` with ``mask[i]``, for each pair of
+    ``(N, ...)`` tensors (values and evaluations of a selection). On CPU only the selected
+    rows are copied (one host sync); on accelerators one ``torch.where`` each, no sync."""
+    if mask.device.type == "cpu":
+        rows = mask.nonzero().squeeze(1)
+        for source, target in zip(sources, targets, strict=True):
+            target.index_copy_(0, rows, source.index_select(0, rows))
+    else:
+        for source, target in zip(sources, targets, strict=True):
+            torch.where(mask[:, None], source, target, out=target)
+
+
 def plain_bound(bound):
     """A hard bound as a Python float when all its entries are equal (scalar clamps and
     checks are cheaper), else as a plain tensor (not EvoTorch's read-only subclass, which

@@ -46,7 +46,7 @@ from ..operators import (
     sample_distinct,
     sample_distinct_from_rows,
 )
-from .base import PopulationAlgorithm, plain_bound
+from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
 __all__ = ["DEEngine", "resolve_strategies"]
 
@@ -613,13 +613,7 @@ class DEEngine(PopulationAlgorithm):
             s_idx = success.nonzero().squeeze(1)
             if self._archive is not None and s_idx.shape[0] > 0:
                 self._archive.add(values, index=s_idx, generator=self._gen)
-        if self._device.type == "cpu":  # copy only the replaced rows
-            r_idx = replace.nonzero().squeeze(1)
-            values.index_copy_(0, r_idx, trial_values.index_select(0, r_idx))
-            evals.index_copy_(0, r_idx, trial_evals.index_select(0, r_idx))
-        else:  # no host sync on accelerators
-            torch.where(replace[:, None], trial_values, values, out=values)
-            torch.where(replace[:, None], trial_evals, evals, out=evals)
+        copy_rows_where(replace, (trial_values, trial_evals), (values, evals))
 
         self._adapt(ids, F, CR, freqs, phase, success, improvement, s_idx)
         self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)

@@ -7,7 +7,7 @@ import torch
 from evotorch import Problem, SolutionBatch
 
 from ..operators import inside_bounds, random_int16
-from .base import PopulationAlgorithm, plain_bound
+from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
 __all__ = ["PSO"]
 
@@ -206,14 +206,7 @@ class PSO(PopulationAlgorithm):
         nonfinite = self._count_nonfinite_of(evals[:, 0])
         f_new = self._utility_of(evals[:, 0])
         better = (f_new <= f_best) & ~nonfinite
-        pv, pe = self._pb, self._pb_evals
-        if x.device.type == "cpu":  # copy only the improved personal bests
-            idx = better.nonzero().squeeze(1)
-            pv.index_copy_(0, idx, x.index_select(0, idx))
-            pe.index_copy_(0, idx, evals.index_select(0, idx))
-        else:  # no host sync on accelerators
-            torch.where(better[:, None], x, pv, out=pv)
-            torch.where(better[:, None], evals, pe, out=pe)
+        copy_rows_where(better, (x, evals), (self._pb, self._pb_evals))
         self._stats["inertia"] = w
         # the other status items are computed only if a logger reads them
         self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, better, nonfinite)
