@@ -78,8 +78,23 @@ def test_combine_terms_chunked_equals_one_block(monkeypatch):
     coef = torch.randn(6, 4, generator=g, dtype=torch.float64)
     expected = (coef.unsqueeze(2) * source[index]).sum(1)
     assert torch.allclose(combine_terms(source, index, coef), expected)
-    monkeypatch.setattr(strategies, "_CHUNK_ELEMENTS", 50)  # 2 columns per chunk
+    monkeypatch.setattr(strategies, "_CHUNK_ELEMENTS", 50)  # 8 columns per chunk
     assert torch.allclose(combine_terms(source, index, coef), expected)
+    out = torch.full((6, 37), float("nan"), dtype=torch.float64)
+    assert combine_terms(source, index, coef, out=out) is out
+    assert torch.allclose(out, expected)
+
+
+def test_mutants_built_in_the_trial_buffer_give_the_same_run(monkeypatch):
+    def run():
+        searcher = SAShadeTriEnsin(problem(), popsize=N)
+        for _ in range(5):
+            searcher.step()
+        return searcher.population.values.clone()
+
+    fresh = run()
+    monkeypatch.setattr(engine, "_FRESH_MUTANTS_MAX", 0)  # every genome counts as huge
+    assert torch.equal(run(), fresh)
 
 
 @pytest.mark.parametrize("pools,k", [(7, 5), (6, 5), (100, 5), (12, 1), ([9, 20], 2), (8, 3)])
@@ -143,7 +158,7 @@ def test_fused_pool_equals_each_strategy_on_its_rows(monkeypatch):
     _fixed_draws(monkeypatch, r_all)
     state = searcher.problem.generator.get_state()
     out = torch.empty(N, D, dtype=torch.float64)
-    searcher._fused_mutants(ids, F, utility, parents, out)
+    out = searcher._fused_mutants(ids, F, utility, parents, out)
     replay = torch.Generator().set_state(state)
     K = torch.rand((N, 1), generator=replay, dtype=torch.float64)  # the only draw left
     expected = _expected_rows(searcher, ids, F, utility, parents, r_all, K=K)
@@ -167,7 +182,7 @@ def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
     ids = torch.zeros(N, dtype=torch.int64)
     F = torch.full((N,), 0.5, dtype=torch.float64)
     out = torch.empty(N, D, dtype=torch.float64)
-    searcher._fused_mutants(ids, F, utility, parents, out)
+    out = searcher._fused_mutants(ids, F, utility, parents, out)
     expected = _expected_rows(
         searcher, ids, F, utility, parents, r_all, pbest=pbest, union=union
     )

@@ -51,6 +51,10 @@ from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 __all__ = ["DEEngine", "resolve_strategies"]
 
 PARAMETER_SCHEMES = ("fixed", "sade", "shade")
+# Up to this many elements the fused mutants are a new tensor that the crossover reads while
+# writing the trials; above it (network genomes) they are built in the trial buffer itself,
+# so that a generation never holds a second population-sized tensor.
+_FRESH_MUTANTS_MAX = 1 << 24
 DISTRIBUTIONS = ("cauchy", "normal")
 
 
@@ -458,8 +462,7 @@ class DEEngine(PopulationAlgorithm):
         parents = self._values
         trials = self._trial_values  # overwritten below, then evaluated
         if self._fused is not None:
-            self._fused_mutants(ids, F, utility, parents, trials)
-            source = trials
+            source = self._fused_mutants(ids, F, utility, parents, trials)
         else:
             source = self._grouped_mutants(ids, F, utility, parents, trials)
         if self._all_crossover:  # a fixed CR as a number: its thresholds are cached
@@ -471,10 +474,12 @@ class DEEngine(PopulationAlgorithm):
         repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
         return trials
 
-    def _fused_mutants(self, ids, F, utility, parents, trials) -> None:
+    def _fused_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
         """All mutants of a pool of linear strategies at once: the ``(N, T)`` index and
-        coefficient tables (a few small operations, whatever the number of strategies), one
-        gather and one batched product."""
+        coefficient tables (a few small operations, whatever the number of strategies) and
+        one fused weighted gather-sum. Returns the tensor holding them: a new one (which the
+        crossover reads while it writes the trials, so the mutants are never copied), or
+        ``trials`` itself for a genome so large that they are built there in chunks."""
         pool = self._fused
         n = self._popsize
         gen, dev = self._gen, self._device
@@ -522,7 +527,8 @@ class DEEngine(PopulationAlgorithm):
             else:  # its table rows are 0, so adding c on its rows sets them
                 coef[:, :t].addcmul_(c, (ids == k).unsqueeze(1))
         union = self._union[: n + count] if self._union is not None else parents
-        combine_terms(union, index, coef, out=trials)
+        in_place = trials.numel() > _FRESH_MUTANTS_MAX
+        return combine_terms(union, index, coef, out=trials if in_place else None)
 
     def _grouped_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
         """Mutants strategy by strategy (pools with a strategy that returns mutants); returns

@@ -20,7 +20,7 @@ individual ``r1``, ``r2``, ... and each coefficient is affine in :math:`F` and :
 
 The engine then builds the mutants of a whole pool of linear strategies at once: one
 ``(N, T)`` table of indices and one of coefficients (a few small tensor operations, however
-many strategies), one gather and one batched product (:func:`combine_terms`).
+many strategies) and one fused weighted gather-sum (:func:`combine_terms`).
 
 **Any other** mutation is a function returning the mutants:
 
@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F_nn
 
 from .grad import without_grad
 
@@ -77,8 +78,8 @@ __all__ = [
 
 _NEEDS = frozenset({"best", "pbest", "archive", "K"})
 
-# Elements of the gathered (n * T, columns) block of combine_terms per column chunk, so that a
-# 50M-parameter genome never needs a (n * T, d) temporary.
+# Elements of combine_terms' result per column chunk when it writes into a given buffer or the
+# result would be larger, so that a 50M-parameter genome never needs an extra (n, d) temporary.
 _CHUNK_ELEMENTS = 1 << 24
 
 
@@ -105,35 +106,39 @@ def combine_terms(
 ) -> torch.Tensor:
     r"""The mutants :math:`v_i = \sum_t c_{it}\, s_{j_{it}}` of linear strategies.
 
-    One gather of the ``n * T`` rows and one batched product
-    (:math:`(n, 1, T) \times (n, T, d)`), over column chunks so that the gathered block stays
-    below ``2**24`` elements whatever ``d`` is.
+    One fused weighted gather-sum (``torch.nn.functional.embedding_bag`` in ``"sum"`` mode
+    with per-sample weights: row :math:`i` is the bag of the ``T`` rows ``index[i]`` of
+    ``source`` weighted by ``coef[i]``): every mutant coordinate reads its ``T`` source
+    coordinates once, and no ``(n, T, d)`` block of gathered rows is ever made. With
+    ``out``, or when the ``(n, d)`` result would exceed ``2**24`` elements, it is built in
+    column chunks of at most that size and written into ``out``.
 
     Args:
         source: ``(M, d)`` rows the indices refer to (the parents, or parents ++ archive).
         index: ``(n, T)`` int64 row indices.
         coef: ``(n, T)`` coefficients (cast to ``source``'s dtype).
-        out: Optional ``(n, d)`` destination.
+        out: Optional ``(n, d)`` destination; without it the result is a new tensor.
 
     Returns:
-        The ``(n, d)`` mutants.
+        The ``(n, d)`` mutants (``out`` when given).
     """
-    n, num_terms = index.shape
+    n = index.shape[0]
     d = source.shape[1]
+    weights = coef.to(source.dtype)
+    if out is None and n * d <= _CHUNK_ELEMENTS:
+        return _weighted_rows(index, source, weights)
     if out is None:
         out = torch.empty((n, d), device=source.device, dtype=source.dtype)
-    flat = index.reshape(-1)
-    weights = coef.to(source.dtype).view(n, 1, num_terms)
-    step = max(1, _CHUNK_ELEMENTS // max(n * num_terms, 1))
-    if step >= d and out.is_contiguous():
-        gathered = source.index_select(0, flat).view(n, num_terms, d)
-        torch.bmm(weights, gathered, out=out.view(n, 1, d))
-        return out
+    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     for start in range(0, d, step):
-        stop = min(d, start + step)
-        gathered = source[:, start:stop].index_select(0, flat).view(n, num_terms, stop - start)
-        out[:, start:stop] = torch.bmm(weights, gathered).view(n, stop - start)
+        cols = slice(start, min(d, start + step))
+        out[:, cols] = _weighted_rows(index, source[:, cols], weights)
     return out
+
+
+def _weighted_rows(index: torch.Tensor, source: torch.Tensor, weights: torch.Tensor):
+    """``(weights[:, :, None] * source[index]).sum(1)`` without the gathered block."""
+    return F_nn.embedding_bag(index, source, per_sample_weights=weights, mode="sum")
 
 
 @dataclass
