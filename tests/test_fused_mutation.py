@@ -123,6 +123,32 @@ def test_sample_distinct_from_rows_constraints_and_uniformity(pools, k):
         sample_distinct_from_rows(5, 5, num_rows=5, generator=g)
 
 
+@pytest.mark.parametrize("pools", [[4, 4, 4], [4, 4, 7]])
+def test_sample_distinct_from_rows_ordered_tuples_are_equally_likely(pools):
+    # every row's ordered k-tuple of admissible values is equally likely: the joint law of
+    # sequential sampling without replacement (not only the marginals)
+    g = torch.Generator().manual_seed(1)
+    n, k = 4, len(pools)
+    draws = torch.cat([sample_distinct_from_rows(pools, k, num_rows=n, generator=g)
+                       for _ in range(6000)])
+    rows = torch.arange(n).repeat(6000)
+    code = draws[:, 0] * 49 + draws[:, 1] * 7 + draws[:, 2]
+    for i in range(n):
+        counts = torch.bincount(code[rows == i], minlength=7**3).double()
+        seen = counts > 0
+        # row i: 3 * 2 admissible pairs, then pools[-1] - 3 values for the last column
+        assert int(seen.sum()) == 6 * (pools[-1] - 3)
+        expected = 6000 / int(seen.sum())
+        assert float((counts[seen] - expected).abs().max()) < 5 * expected**0.5
+        first = draws[rows == i]
+        assert bool((first != i).all())
+
+
+def test_sample_distinct_from_rows_rejects_shrinking_pools():
+    with pytest.raises(ValueError, match="must not decrease"):
+        sample_distinct_from_rows([9, 8], 2, num_rows=8)
+
+
 def _fixed_draws(monkeypatch, r_all):
     monkeypatch.setattr(engine, "sample_distinct_from_rows", lambda *a, **k: r_all.clone())
 

@@ -8,7 +8,7 @@ One generation (Storn & Price 1997; the adaptive variants only change how the st
    sinusoidal schedule of LSHADE-EpSin);
 3. build the mutants into one reused ``(N, d)`` trial buffer: for a pool of linear
    (declared) strategies all at once, from an ``(N, T)`` index table and coefficient table,
-   one gather and one batched product; otherwise strategy by strategy (a Python loop over at
+   one fused weighted gather-sum; otherwise strategy by strategy (a Python loop over at
    most a handful of strategies, never over individuals or dimensions);
 4. binomial crossover with a forced :math:`j_{rand}` (skipped for strategies without it);
 5. bound repair, evaluation of the trials, and one-to-one selection: the trial replaces its

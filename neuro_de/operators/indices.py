@@ -137,16 +137,23 @@ def sample_distinct_from_rows(
     r"""DE's index draw: for every row :math:`i = 0, \dots, n-1`, ``k`` mutually distinct
     indices, all different from :math:`i`; column ``j`` is uniform over
     :math:`\{0, \dots, P_j - 1\}` minus :math:`i` and the earlier columns (``pool_size``
-    gives :math:`P_j`, one size for all columns or one per column, each :math:`\ge n`).
+    gives :math:`P_j`, one size for all columns or one per column, non-decreasing, each
+    :math:`\ge n`; e.g. population columns, then one from population ∪ archive).
 
-    Loop-free and free of host syncs: column ``j`` draws :math:`u` uniform in
-    :math:`[0, P_j - 1 - j)` and maps it to the :math:`u`-th value outside the sorted
-    excluded set :math:`s_0 < \dots < s_j` (``i`` and the earlier picks) as
-    :math:`u + \#\{c : s_c - c \le u\}` (:math:`s_c - c` counts the admissible values
-    below :math:`s_c`). This is sequential sampling without replacement, exactly.
+    A partial Fisher-Yates shuffle of every row at once, free of host syncs: row :math:`i`
+    of a ``(n, P_{max})`` table holds :math:`i` at position 0 and the other values after
+    it, in order. Column ``j`` picks the entry at a position :math:`p_j` uniform in
+    :math:`[j + 1, P_j)`, and the entry at position :math:`j + 1` moves to :math:`p_j`, so
+    positions :math:`[j + 2, P_{j+1})` hold exactly the values still admissible for the
+    next column (the pools grow, so the values at or past :math:`P_j` never moved). That is
+    sequential sampling without replacement, exactly; it costs one gather and one scatter
+    of ``n`` entries per column, plus one draw of all positions
+    (:math:`p_j = j + 1 + (w \bmod (P_j - 1 - j))`, ``w`` a random 63-bit word, so the
+    modulo bias is below :math:`P_j / 2^{63}`).
 
     Args:
-        pool_size: :math:`P` or ``k`` sizes :math:`P_j`, each at least ``num_rows``.
+        pool_size: :math:`P` or ``k`` non-decreasing sizes :math:`P_j`, each at least
+            ``num_rows``.
         k: Indices per row.
         num_rows: :math:`n`.
         generator: Random generator.
@@ -163,30 +170,54 @@ def sample_distinct_from_rows(
             f"Cannot draw {k} indices distinct from each other and from the row among pools "
             f"{pools} for {num_rows} rows; increase the population size."
         )
-    taken, offsets = _row_constants(num_rows, k, device)  # taken: the sorted exclusions
-    out = []
-    for j, pool in enumerate(pools):
-        u = torch.randint(0, pool - 1 - j, (num_rows, 1), generator=generator, device=device)
-        if j == 0:
-            pick = u + (u >= taken)
-        else:
-            pick = u + ((taken - offsets[j]) <= u).sum(dim=1, keepdim=True)
-        out.append(pick)
-        if j + 1 < k:
-            taken = torch.cat([taken, pick], dim=1).sort(dim=1).values
-    return torch.cat(out, dim=1)
+    if any(b < a for a, b in zip(pools, pools[1:], strict=False)):
+        raise ValueError(
+            f"`pool_size` must not decrease from one column to the next, got {pools}; put "
+            f"the columns drawn from the larger pools last."
+        )
+    if k == 0:
+        return torch.empty((num_rows, 0), dtype=torch.int64, device=device)
+    table = _shuffle_table(num_rows, pools[-1], device)
+    widths, starts = _position_constants(tuple(pools), device)
+    positions = torch.empty((num_rows, k), dtype=torch.int64, device=device)
+    positions.random_(generator=generator).remainder_(widths).add_(starts)
+    picks = []
+    for j in range(k):
+        at = positions[:, j : j + 1]
+        picks.append(table.gather(1, at))
+        if j + 1 < k:  # the entry at position j + 1 moves into the slot just emptied
+            table.scatter_(1, at, table[:, j + 1 : j + 2])
+    return torch.cat(picks, dim=1)
 
 
-_ROW_CONSTANTS: dict[tuple[int, int, str], tuple[torch.Tensor, list[torch.Tensor]]] = {}
+_BASE_TABLES: dict[tuple[int, str], torch.Tensor] = {}
+_POSITION_CONSTANTS: dict[tuple[tuple[int, ...], str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _row_constants(num_rows: int, k: int, device) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The ``(n, 1)`` row indices and, for each column ``j``, ``arange(j + 1)`` (cached)."""
-    key = (num_rows, k, str(device))
-    found = _ROW_CONSTANTS.get(key)
-    if found is None:
-        with torch.inference_mode(False):  # ordinary tensors, usable in and out of it
+def _shuffle_table(num_rows: int, width: int, device) -> torch.Tensor:
+    """A new ``(n, width)`` table whose row ``i`` is ``i, 0, ..., i-1, i+1, ..., width-1``
+    (a copy of a cached one, widened when a wider one is asked for)."""
+    key = (num_rows, str(torch.device(device or "cpu")))
+    base = _BASE_TABLES.get(key)
+    if base is None or base.shape[1] < width:
+        with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
+            pos = torch.arange(width, device=device).unsqueeze(0)
             rows = torch.arange(num_rows, device=device).unsqueeze(1)
-            found = (rows, [torch.arange(j + 1, device=device) for j in range(k)])
-        _ROW_CONSTANTS[key] = found
+            base = torch.where(pos == 0, rows, pos - (pos <= rows).to(torch.int64))
+        _BASE_TABLES[key] = base
+    return base[:, :width].clone()
+
+
+def _position_constants(pools: tuple[int, ...], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per column ``j``: the number ``P_j - 1 - j`` of admissible positions and the first
+    one, ``j + 1`` (cached)."""
+    key = (pools, str(torch.device(device or "cpu")))
+    found = _POSITION_CONSTANTS.get(key)
+    if found is None:
+        with torch.inference_mode(False):
+            widths = torch.tensor([p - 1 - j for j, p in enumerate(pools)], device=device)
+            starts = torch.arange(1, len(pools) + 1, device=device)
+        found = _POSITION_CONSTANTS[key] = (widths, starts)
+        if len(_POSITION_CONSTANTS) > 4096:  # pools change while an archive fills: bounded
+            _POSITION_CONSTANTS.pop(next(iter(_POSITION_CONSTANTS)))
     return found

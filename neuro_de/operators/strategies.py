@@ -137,8 +137,25 @@ def combine_terms(
 
 
 def _weighted_rows(index: torch.Tensor, source: torch.Tensor, weights: torch.Tensor):
-    """``(weights[:, :, None] * source[index]).sum(1)`` without the gathered block."""
-    return F_nn.embedding_bag(index, source, per_sample_weights=weights, mode="sum")
+    """``(weights[:, :, None] * source[index]).sum(1)`` without the gathered block (1-D
+    bags with cached offsets: the 2-D form makes the offsets anew on every call)."""
+    n, num_terms = index.shape
+    return F_nn.embedding_bag(
+        index.reshape(-1), source, _bag_offsets(n, num_terms, index.device),
+        per_sample_weights=weights.reshape(-1), mode="sum",
+    )
+
+
+_BAG_OFFSETS: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
+def _bag_offsets(n: int, num_terms: int, device) -> torch.Tensor:
+    key = (n, num_terms, str(device))
+    found = _BAG_OFFSETS.get(key)
+    if found is None:
+        with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
+            found = _BAG_OFFSETS[key] = torch.arange(0, n * num_terms, num_terms, device=device)
+    return found
 
 
 @dataclass
