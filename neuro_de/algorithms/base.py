@@ -237,15 +237,21 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
     def _generation(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _count_nonfinite(self, batch: SolutionBatch) -> torch.Tensor:
-        return self._count_nonfinite_of(batch.access_evals(0))  # not the read-only `evals`
-
-    def _count_nonfinite_of(self, evals: torch.Tensor) -> torch.Tensor:
-        nonfinite = ~torch.isfinite(evals)
-        count = int(nonfinite.sum())
+    def _candidate_utility_of(self, evals: torch.Tensor) -> torch.Tensor:
+        """:meth:`utility` of a column of *new* evaluations (trials, moved particles), with
+        every NaN or infinite evaluation turned into NaN, which compares false with
+        anything: ``f <= parent`` and ``f < parent`` are then the selection and success
+        tests as they are, and a non-finite candidate never wins. Counts those candidates
+        (the ``nonfinite_trials`` / ``nonfinite_total`` status items; one host sync)."""
+        f = evals.to(torch.float64)
+        if self._sign != 1.0:
+            f = f * self._sign
+        nan = float("nan")
+        f = torch.nan_to_num(f, nan=nan, posinf=nan, neginf=nan)
+        count = int(f.isnan().sum())
         self._nonfinite_total += count
         self._stats["nonfinite_trials"] = float(count)
-        return nonfinite
+        return f
 
     def _get_diversity(self) -> float:
         return mean_pairwise_distance(self._population.access_values(keep_evals=True))

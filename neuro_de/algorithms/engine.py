@@ -19,6 +19,8 @@ One generation (Storn & Price 1997; the adaptive variants only change how the st
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -79,6 +81,42 @@ def resolve_strategies(spec) -> tuple[list[Strategy], list[float] | None]:
             raise ValueError("`strategies` is empty; give at least one strategy.")
         return [get_strategy(s) for s in spec], None
     return [get_strategy(spec)], None
+
+
+def p_best_rank_law(popsize: int, p_min: float, p_max: float) -> list[float]:
+    r""":math:`P(rank = r)`, :math:`r = 0, 1, \dots`, of a p-best pick: :math:`p \sim
+    U[p_{min}, p_{max}]`, :math:`c = \max(1, \mathrm{round}(p N))`, then a rank uniform in
+    :math:`0 .. c - 1`, so :math:`P(rank = r) = \sum_{c > r} P(c) / c`, with :math:`P(c)`
+    the length of :math:`\{p \in [p_{min}, p_{max}] : c(p) = c\}` over
+    :math:`p_{max} - p_{min}` (all mass on one count when the range is a point)."""
+    n = int(popsize)
+
+    def count(p: float) -> int:
+        return max(1, int(math.floor(p * n + 0.5)))
+
+    c_max = count(p_max)
+    mass = [0.0] * (c_max + 1)  # mass[c] = P(count = c)
+    if p_max <= p_min:
+        mass[count(p_min)] = 1.0
+    else:
+        for c in range(count(p_min), c_max + 1):
+            low = -math.inf if c == 1 else (c - 0.5) / n  # count 1 also takes round(pN) = 0
+            high = (c + 0.5) / n
+            mass[c] = max(0.0, min(high, p_max) - max(low, p_min)) / (p_max - p_min)
+    law, tail = [0.0] * c_max, 0.0
+    for r in range(c_max - 1, -1, -1):
+        tail += mass[r + 1] / (r + 1)
+        law[r] = tail
+    return law
+
+
+def p_best_rank_cdf(popsize: int, p_min: float, p_max: float) -> list[float]:
+    """The cumulative :func:`p_best_rank_law`, its last entry +inf, so that
+    ``searchsorted(cdf, u, right=True)`` maps ``u ~ U[0, 1)`` to a rank that is always in
+    range (rounding can leave the true total a hair below 1)."""
+    cdf = list(itertools.accumulate(p_best_rank_law(popsize, p_min, p_max)))
+    cdf[-1] = math.inf
+    return cdf
 
 
 def _check_range(name: str, rng: Sequence[float], low: float, high: float) -> tuple[float, float]:
@@ -321,6 +359,9 @@ class DEEngine(PopulationAlgorithm):
         self._p_best = (p_min, p_max)
         if not (0 < self._p_best[0] <= self._p_best[1] <= 1):
             raise ValueError(f"`p_best` range must satisfy 0 < min <= max <= 1, got {p_best}.")
+        self._p_best_cdf = torch.tensor(
+            p_best_rank_cdf(self._popsize, *self._p_best), dtype=torch.float64, device=device
+        )
 
         self._trials = SolutionBatch(problem, self._popsize, empty=True)
         # per-generation constants, made once: plain-tensor bounds (EvoTorch's read-only
@@ -443,14 +484,15 @@ class DEEngine(PopulationAlgorithm):
 
     def _p_best_indices(self, utility: torch.Tensor, n: int) -> torch.Tensor:
         r"""For each of ``n`` individuals, :math:`p_i \sim U[p_{min}, p_{max}]` and a parent
-        drawn uniformly from the best :math:`\max(1, \mathrm{round}(p_i N))`."""
+        drawn uniformly from the best :math:`c_i = \max(1, \mathrm{round}(p_i N))`.
+
+        :math:`p_i` is used for nothing else, so only the rank of the pick matters, and its
+        law is fixed: :math:`P(rank = r) = \sum_{c > r} P(c_i = c) / c`. The rank is drawn
+        from that law directly (one uniform and a search in its cumulative table, made
+        once), which is the same distribution as drawing :math:`p_i` and then the pick."""
         order = torch.argsort(utility)
-        lo, hi = self._p_best
-        u = torch.rand((2, n), generator=self._gen, device=self._device, dtype=torch.float64)
-        p, v = u.unbind(0)
-        count = p.mul_(self._popsize * (hi - lo)).add_(self._popsize * lo).round_().clamp_(min=1)
-        # v < 1, so v * count < count: the pick is in 0 .. count - 1
-        return order.index_select(0, v.mul_(count).to(torch.int64))
+        u = torch.rand((n,), generator=self._gen, device=self._device, dtype=torch.float64)
+        return order.index_select(0, torch.searchsorted(self._p_best_cdf, u, right=True))
 
     # ------------------------------------------------------------------ generation
     def _archive_count(self) -> int:
@@ -605,12 +647,10 @@ class DEEngine(PopulationAlgorithm):
         self._build_trials(ids, F, CR, utility)
         trial_evals.fill_(float("nan"))  # what EvoTorch marks as "not evaluated"
         self._evaluate(self._trials)
-        nonfinite = self._count_nonfinite_of(trial_evals[:, 0])
-
-        f_trial = self._utility_of(trial_evals[:, 0])
-        finite = ~nonfinite
-        replace = (f_trial <= utility) & finite
-        success = (f_trial < utility) & finite
+        # NaN for a non-finite trial: it neither replaces its parent nor counts as a success
+        f_trial = self._candidate_utility_of(trial_evals[:, 0])
+        replace = f_trial <= utility
+        success = f_trial < utility
         improvement = s_idx = None
         if self._needs_successes:
             improvement = (utility - f_trial).abs()

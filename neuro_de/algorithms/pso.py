@@ -203,17 +203,17 @@ class PSO(PopulationAlgorithm):
             x.copy_(clipped)
         evals.fill_(float("nan"))  # the positions moved: what EvoTorch marks "not evaluated"
         self._evaluate(self._population)
-        nonfinite = self._count_nonfinite_of(evals[:, 0])
-        f_new = self._utility_of(evals[:, 0])
-        better = (f_new <= f_best) & ~nonfinite
+        # NaN for a non-finite evaluation, which then never becomes a personal best
+        f_new = self._candidate_utility_of(evals[:, 0])
+        better = f_new <= f_best
         copy_rows_where(better, (x, evals), (self._pb, self._pb_evals))
         self._stats["inertia"] = w
         # the other status items are computed only if a logger reads them
-        self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, better, nonfinite)
+        self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, better)
 
-    def _swarm_stats(self, x, v, f_new, f_best, better, nonfinite) -> dict:
+    def _swarm_stats(self, x, v, f_new, f_best, better) -> dict:
         st: dict = {}
-        st["success_rate"] = ((f_new < f_best) & ~nonfinite).to(torch.float64).mean()
+        st["success_rate"] = (f_new < f_best).to(torch.float64).mean()
         best_now = torch.minimum(f_best, torch.where(better, f_new, f_best)).min()
         st["swarm_best_eval"] = best_now * self._sign
         st["mean_speed"] = v.norm(dim=1).mean()
