@@ -23,8 +23,12 @@ def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None
     (for a number ``CR``, an ``(num_rows, 1)`` tensor made once and cached)."""
     if not isinstance(CR, torch.Tensor):
         return _scalar_thresholds(float(CR), num_rows, str(torch.device(device or "cpu")))
-    cr = CR.to(device=device, dtype=torch.float64).reshape(-1, 1).expand(num_rows, 1)
-    return (cr * _LEVELS).round_().sub_(_LEVELS // 2).to(torch.int32)
+    cr = CR.to(device=device).reshape(-1, 1).expand(num_rows, 1)
+    if cr.dtype not in (torch.float32, torch.float64):  # half types cannot hold CR * 2**16
+        cr = cr.to(torch.float32)
+    # CR * 2**16 is exact in float32/64 (a power of 2), so is its rounding and the integer
+    # minus 2**15 (below 2**24): no float64 copy of a float32 CR is needed
+    return torch.mul(cr, _LEVELS).round_().sub_(_LEVELS // 2).to(torch.int32)
 
 
 @functools.lru_cache(maxsize=64)

@@ -592,12 +592,20 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     are first shifted by the population minimum so they are non-negative and the ordering is
     kept. When :math:`\sum |f| = 0` the weights are :math:`1/3` each (the centroid).
     """
+    a = _shifted_abs_fitness(f, population_fitness)
+    return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
+
+
+_FOUR_THIRDS = torch.tensor(4.0 / 3.0, dtype=torch.float64)
+
+
+def _shifted_abs_fitness(f: torch.Tensor, population_fitness: torch.Tensor) -> torch.Tensor:
+    """``|f - min(0, lowest parent fitness)|``, capped at 1e300."""
     # shift by min(0, lowest parent fitness): a no-op for non-negative objectives, and no
     # host sync to decide it; 0 / 0 (all three |f| = 0) gives the centroid's 1/3
     # an infinite |f| (a NaN/inf parent) is capped so that it takes the whole weight, the
     # limit of the rule, rather than making 0 * inf
-    a = (f - population_fitness.min().clamp(max=0.0)).abs_().clamp_(max=1e300)
-    return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
+    return (f - population_fitness.min().clamp(max=0.0)).abs_().clamp_(max=1e300)
 
 
 def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
@@ -615,9 +623,11 @@ def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
     F is not used.
     See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
     """
-    p = trigonometric_weights(ctx.fitness[ctx.r[:, :3]], population_fitness=ctx.fitness)
-    # sum_k p_k = 1, so c_k = 1/3 + 1 - 3 p_k (the all-zero guard's p = 1/3 gives 1/3 too)
-    return p.mul_(-3.0).add_(4.0 / 3.0).to(ctx.population.dtype)
+    # sum_k p_k = 1, so c_k = 1/3 + 1 - 3 p_k = 4/3 - 3 |f_k| / sum_j |f_j|, one addcdiv
+    # from the shifted |f| (the all-zero guard's p = 1/3 gives c = 1/3: 0 / 0 -> 1/3)
+    a = _shifted_abs_fitness(ctx.fitness[ctx.r[:, :3]], ctx.fitness)
+    c = torch.addcdiv(_FOUR_THIRDS, a, a.sum(dim=1, keepdim=True), value=-3.0)
+    return c.nan_to_num_(nan=1.0 / 3.0).to(ctx.population.dtype)
 
 
 #: Trigonometric mutation (Fan & Lampinen 2003; the seed paper's S_Trigo).
