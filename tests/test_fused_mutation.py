@@ -242,3 +242,26 @@ def test_users_never_receive_inference_tensors(make):
     other.step()
     searcher.load_state_dict(state)
     searcher.step()
+
+
+def test_shade_repairs_in_the_crossover_only_for_parents_inside():
+    def bounded(seed=0):
+        return Problem("min", lambda x: x.pow(2).sum(-1), solution_length=40,
+                       bounds=(-1.0, 1.0), vectorized=True, seed=seed)
+
+    fused, plain = SHADE(bounded(), popsize=20), SHADE(bounded(), popsize=20)
+    plain._midpoint_bounds = None  # the crossover, then the repair of the trials
+    for _ in range(15):
+        fused.step()
+        plain.step()
+        a, b = fused._values, plain._values
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert bool((a.abs() <= 1.0).all())
+    assert fused._parents_inside is True
+    fused.population  # noqa: B018 - handing out the population asks for a new check
+    assert fused._parents_inside is None
+    # parents outside the bounds (a user's initial population): the plain path repairs them
+    init = torch.full((20, 40), 3.0)
+    searcher = SHADE(bounded(), popsize=20, init_population=init)
+    searcher.step()
+    assert searcher._parents_inside is False

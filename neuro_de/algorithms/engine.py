@@ -44,6 +44,7 @@ from ..operators import (
     binomial_crossover,
     combine_terms,
     get_strategy,
+    inside_bounds,
     repair_bounds,
     sample_distinct,
     sample_distinct_from_rows,
@@ -368,6 +369,15 @@ class DEEngine(PopulationAlgorithm):
         # tensors route every op through __torch_function__), row indices, strategy needs
         self._lb = plain_bound(problem.lower_bounds)
         self._ub = plain_bound(problem.upper_bounds)
+        # SHADE's midpoint repair with both bounds, done inside the crossover (see
+        # _build_trials); None when it does not apply
+        self._midpoint_bounds = None
+        if bounds_handling == "midpoint" and self._lb is not None and self._ub is not None:
+            lb, ub = self._lb, self._ub
+            if isinstance(lb, torch.Tensor) or isinstance(ub, torch.Tensor):  # clamp: both
+                lb, ub = (torch.as_tensor(b, dtype=dtype, device=device) for b in (lb, ub))
+            self._midpoint_bounds = (lb, ub)
+        self._parents_inside: bool | None = None  # known inside the bounds (None: check)
         self._rows = torch.arange(self._popsize, device=device)
         self._self_exclude = self._rows[:, None]
         self._needs_best = any("best" in s.needs for s in strategies)
@@ -511,6 +521,17 @@ class DEEngine(PopulationAlgorithm):
             cr_eff = self._CR_fixed if self._scheme == "fixed" else CR
         else:
             cr_eff = torch.where(self._crossover_flags[ids], CR, 1.0)
+        if self._midpoint_bounds is not None and self._parents_inside is None:
+            self._parents_inside = inside_bounds(parents, *self._midpoint_bounds)
+        if self._midpoint_bounds is not None and self._parents_inside:
+            # the repair in the crossover's pass: the same trials, as the parents' own
+            # coordinates need none (the trials it makes are inside too, so once the parents
+            # are inside they stay inside; `population` access or a reload re-checks)
+            binomial_crossover(
+                parents, source, cr_eff, generator=self._gen, out=trials,
+                midpoint_bounds=self._midpoint_bounds,
+            )
+            return trials
         binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
         del source
         repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
@@ -730,7 +751,15 @@ class DEEngine(PopulationAlgorithm):
                 state[name.lstrip("_")] = obj.state_dict()
         return state
 
+    @property
+    def population(self) -> SolutionBatch:
+        """The current parents (values and evaluations). Whoever takes it may change the
+        values, so the next generation checks again that they are inside the bounds."""
+        self._parents_inside = None
+        return self._population
+
     def _load_extra_state(self, state: dict) -> None:
+        self._parents_inside = None
         for name in ("_learner", "_cr_memory", "_memory", "_memory_freq", "_archive"):
             obj = getattr(self, name)
             if obj is not None:

@@ -6,6 +6,7 @@ import functools
 
 import torch
 
+from .bounds import inside_bounds
 from .grad import without_grad
 from .uniform import random_int16
 
@@ -89,6 +90,7 @@ def binomial_crossover(
     *,
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
+    midpoint_bounds: tuple | None = None,
 ) -> torch.Tensor:
     r"""Binomial (uniform) crossover of Storn & Price (1997):
 
@@ -106,6 +108,16 @@ def binomial_crossover(
         CR: Crossover rate, a float or a per-row ``(n,)``/``(n, 1)`` tensor in [0, 1].
         generator: Random generator.
         out: Where to write the trials; may be ``mutants`` itself (in place).
+        midpoint_bounds: Optional ``(lower, upper)`` (numbers or ``(d,)`` tensors): also
+            apply the midpoint repair (:func:`~neuro_de.operators.repair_bounds`) in the same
+            pass, for parents inside the bounds. A mutant coordinate :math:`v` outside is
+            replaced by :math:`(x + e)/2`, :math:`e` the violated bound, when the crossover
+            takes it: with :math:`e = \mathrm{clamp}(v)`, :math:`w = [e \ne v]` and the mask
+            :math:`m`, :math:`u = \mathrm{lerp}(x, e, m (1 - w/2))` (three passes instead
+            of the repair's five on the trials, and none when no mutant coordinate is
+            outside, on CPU). A coordinate taken from the parent is the parent's, which is
+            inside; so the result is the repair of the trials, up to the rounding of
+            ``lerp`` at weight 1/2 (``e - (e - x)/2`` rather than ``(x + e)/2``).
 
     Returns:
         The ``(n, d)`` trials.
@@ -127,5 +139,19 @@ def binomial_crossover(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
             step >= d,
         )
-        torch.lerp(parents[:, start:stop], mutants[:, start:stop], mask, out=out[:, start:stop])
+        v = mutants[:, start:stop]
+        if midpoint_bounds is not None:
+            lower, upper = (_columns(b, start, stop) for b in midpoint_bounds)
+            if not (v.device.type == "cpu" and inside_bounds(v, lower, upper)):
+                edge = torch.clamp(v, lower, upper)
+                outside = torch.ne(edge, v, out=torch.empty_like(edge))
+                mask.addcmul_(mask, outside, value=-0.5)  # m (1 - w / 2)
+                v = edge
+        torch.lerp(parents[:, start:stop], v, mask, out=out[:, start:stop])
     return out
+
+
+def _columns(bound, start: int, stop: int):
+    if isinstance(bound, torch.Tensor) and bound.ndim:
+        return bound[..., start:stop]
+    return bound
