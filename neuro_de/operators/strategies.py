@@ -596,7 +596,17 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
 
 
-_FOUR_THIRDS = torch.tensor(4.0 / 3.0, dtype=torch.float64)
+_FOUR_THIRDS: dict[str, torch.Tensor] = {}
+
+
+def _four_thirds(device) -> torch.Tensor:
+    """A float64 0-d 4/3 on ``device`` (cached: addcdiv wants a tensor there)."""
+    key = str(device)
+    found = _FOUR_THIRDS.get(key)
+    if found is None:
+        with torch.inference_mode(False):
+            found = _FOUR_THIRDS[key] = torch.tensor(4.0 / 3.0, dtype=torch.float64, device=device)
+    return found
 
 
 def _shifted_abs_fitness(f: torch.Tensor, population_fitness: torch.Tensor) -> torch.Tensor:
@@ -626,7 +636,7 @@ def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
     # sum_k p_k = 1, so c_k = 1/3 + 1 - 3 p_k = 4/3 - 3 |f_k| / sum_j |f_j|, one addcdiv
     # from the shifted |f| (the all-zero guard's p = 1/3 gives c = 1/3: 0 / 0 -> 1/3)
     a = _shifted_abs_fitness(ctx.fitness[ctx.r[:, :3]], ctx.fitness)
-    c = torch.addcdiv(_FOUR_THIRDS, a, a.sum(dim=1, keepdim=True), value=-3.0)
+    c = torch.addcdiv(_four_thirds(a.device), a, a.sum(dim=1, keepdim=True), value=-3.0)
     return c.nan_to_num_(nan=1.0 / 3.0).to(ctx.population.dtype)
 
 
