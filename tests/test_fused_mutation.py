@@ -264,4 +264,13 @@ def test_shade_repairs_in_the_crossover_only_for_parents_inside():
     init = torch.full((20, 40), 3.0)
     searcher = SHADE(bounded(), popsize=20, init_population=init)
     searcher.step()
-    assert searcher._parents_inside is False
+    assert searcher._parents_inside is None  # outside at this step: checked again next one
+    # the plain path repaired the coordinates taken from the parents too (3 -> (3 + 1) / 2),
+    # and every such trial beats its parent, so no 3.0 is left
+    assert not bool((searcher._values == 3.0).any())
+    searcher._parents_inside = False
+    searcher._build_trials(
+        torch.zeros(20, dtype=torch.int64), torch.full((20,), 0.5), torch.full((20,), 0.9),
+        searcher.utility(searcher._population),
+    )
+    assert searcher._parents_inside is None

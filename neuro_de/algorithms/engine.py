@@ -535,6 +535,8 @@ class DEEngine(PopulationAlgorithm):
         binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
         del source
         repair_bounds(trials, parents, self._lb, self._ub, method=self._bounds_handling)
+        if self._parents_inside is False:  # the repaired trials may bring them inside
+            self._parents_inside = None
         return trials
 
     def _fused_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
