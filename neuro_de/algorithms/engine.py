@@ -42,6 +42,7 @@ from ..operators import (
     MutationContext,
     Strategy,
     binomial_crossover,
+    clamp_bounds,
     combine_terms,
     get_strategy,
     inside_bounds,
@@ -373,10 +374,7 @@ class DEEngine(PopulationAlgorithm):
         # _build_trials); None when it does not apply
         self._midpoint_bounds = None
         if bounds_handling == "midpoint" and self._lb is not None and self._ub is not None:
-            lb, ub = self._lb, self._ub
-            if isinstance(lb, torch.Tensor) or isinstance(ub, torch.Tensor):  # clamp: both
-                lb, ub = (torch.as_tensor(b, dtype=dtype, device=device) for b in (lb, ub))
-            self._midpoint_bounds = (lb, ub)
+            self._midpoint_bounds = clamp_bounds(self._lb, self._ub, dtype=dtype, device=device)
         self._parents_inside: bool | None = None  # known inside the bounds (None: check)
         self._rows = torch.arange(self._popsize, device=device)
         self._self_exclude = self._rows[:, None]
@@ -758,7 +756,7 @@ class DEEngine(PopulationAlgorithm):
         """The current parents (values and evaluations). Whoever takes it may change the
         values, so the next generation checks again that they are inside the bounds."""
         self._parents_inside = None
-        return self._population
+        return super().population
 
     def _load_extra_state(self, state: dict) -> None:
         self._parents_inside = None

@@ -1,6 +1,6 @@
 """Pure tensor operators of differential evolution: index sampling, mutation, crossover."""
 
-from .bounds import BOUND_HANDLERS, inside_bounds, repair_bounds
+from .bounds import BOUND_HANDLERS, clamp_bounds, inside_bounds, repair_bounds
 from .crossover import binomial_crossover, binomial_mask
 from .indices import sample_distinct, sample_distinct_from_rows
 from .strategies import (
@@ -27,6 +27,7 @@ __all__ = [
     "available_strategies",
     "binomial_crossover",
     "binomial_mask",
+    "clamp_bounds",
     "combine_terms",
     "get_strategy",
     "inside_bounds",

@@ -9,7 +9,7 @@ from .grad import without_grad
 # Columns per chunk of the two-sided midpoint repair (its temporaries stay below this size).
 _CHUNK_ELEMENTS = 1 << 24
 
-__all__ = ["BOUND_HANDLERS", "inside_bounds", "repair_bounds"]
+__all__ = ["BOUND_HANDLERS", "clamp_bounds", "inside_bounds", "repair_bounds"]
 
 BOUND_HANDLERS = ("none", "clip", "midpoint")
 
@@ -48,13 +48,18 @@ def repair_bounds(
                 b = torch.as_tensor(bound, dtype=trials.dtype, device=trials.device)
                 torch.where(outside(trials, b), (parents + b) * 0.5, trials, out=trials)
         return trials
-    if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):  # clamp wants both
-        lower, upper = (
-            torch.as_tensor(b, dtype=trials.dtype, device=trials.device) for b in (lower, upper)
-        )
+    lower, upper = clamp_bounds(lower, upper, dtype=trials.dtype, device=trials.device)
     if trials.device.type == "cpu" and inside_bounds(trials, lower, upper):
         return trials  # nothing to repair (one reduction instead of five passes)
     return _midpoint_two_sided(trials, parents, lower, upper)
+
+
+def clamp_bounds(lower, upper, *, dtype, device):
+    """Two bounds in a form ``torch.clamp`` takes: both numbers as they are, else both
+    tensors of ``dtype`` on ``device`` (clamp does not mix a number and a tensor)."""
+    if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):
+        return tuple(torch.as_tensor(b, dtype=dtype, device=device) for b in (lower, upper))
+    return lower, upper
 
 
 def inside_bounds(x: torch.Tensor, lower, upper) -> bool:

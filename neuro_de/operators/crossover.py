@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from .bounds import inside_bounds
+from .bounds import _columns, inside_bounds
 from .grad import without_grad
 from .uniform import random_int16
 
@@ -141,7 +141,7 @@ def binomial_crossover(
         )
         v = mutants[:, start:stop]
         if midpoint_bounds is not None:
-            lower, upper = (_columns(b, start, stop) for b in midpoint_bounds)
+            lower, upper = (_columns(b, slice(start, stop)) for b in midpoint_bounds)
             if not (v.device.type == "cpu" and inside_bounds(v, lower, upper)):
                 edge = torch.clamp(v, lower, upper)
                 outside = torch.ne(edge, v, out=torch.empty_like(edge))
@@ -149,9 +149,3 @@ def binomial_crossover(
                 v = edge
         torch.lerp(parents[:, start:stop], v, mask, out=out[:, start:stop])
     return out
-
-
-def _columns(bound, start: int, stop: int):
-    if isinstance(bound, torch.Tensor) and bound.ndim:
-        return bound[..., start:stop]
-    return bound
