@@ -754,3 +754,22 @@ def test_runs_on_cuda(name):
     fresh.load_state_dict(state)
     fresh.run(3)
     assert torch.equal(fresh.population.values, searcher.population.values)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: DE(p, popsize=10),
+    lambda p: SHADE(p, popsize=10),
+    lambda p: SHADE(p, popsize=10, bounds_handling="clip"),
+    lambda p: PSO(p, popsize=10),
+])
+def test_a_uniform_bound_beside_a_varying_one(make):
+    # the lower bound is one number for all dimensions (kept as a float), the upper one
+    # varies (a tensor): clamping with the pair must still work, and keep them
+    ub = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    problem = Problem("min", lambda x: (x - 10.0).pow(2).sum(-1), solution_length=4,
+                      bounds=([-1.0] * 4, ub.tolist()), vectorized=True, seed=0)
+    searcher = make(problem)
+    for _ in range(5):
+        searcher.step()
+    values = searcher.population.values
+    assert bool((values >= -1.0).all()) and bool((values <= ub).all())

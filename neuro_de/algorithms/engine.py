@@ -368,13 +368,16 @@ class DEEngine(PopulationAlgorithm):
         self._trials = SolutionBatch(problem, self._popsize, empty=True)
         # per-generation constants, made once: plain-tensor bounds (EvoTorch's read-only
         # tensors route every op through __torch_function__), row indices, strategy needs
-        self._lb = plain_bound(problem.lower_bounds)
-        self._ub = plain_bound(problem.upper_bounds)
+        # (one uniform bound a number and the other a tensor would be a pair clamp rejects)
+        self._lb, self._ub = clamp_bounds(
+            plain_bound(problem.lower_bounds), plain_bound(problem.upper_bounds), dtype=dtype,
+            device=device,
+        )
         # SHADE's midpoint repair with both bounds, done inside the crossover (see
         # _build_trials); None when it does not apply
         self._midpoint_bounds = None
         if bounds_handling == "midpoint" and self._lb is not None and self._ub is not None:
-            self._midpoint_bounds = clamp_bounds(self._lb, self._ub, dtype=dtype, device=device)
+            self._midpoint_bounds = (self._lb, self._ub)
         self._parents_inside: bool | None = None  # known inside the bounds (None: check)
         self._rows = torch.arange(self._popsize, device=device)
         self._self_exclude = self._rows[:, None]

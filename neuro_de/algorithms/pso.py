@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from evotorch import Problem, SolutionBatch
 
-from ..operators import inside_bounds, random_int16
+from ..operators import clamp_bounds, inside_bounds, random_int16
 from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
 __all__ = ["PSO"]
@@ -128,8 +128,8 @@ class PSO(PopulationAlgorithm):
         self._x_evals = self._population.access_evals()
         self._pb = self._pbest.access_values(keep_evals=True)
         self._pb_evals = self._pbest.access_evals()
-        self._lb = plain_bound(lb)
-        self._ub = plain_bound(ub)
+        # both numbers or both tensors where given: torch.clamp does not take a mix
+        self._lb, self._ub = clamp_bounds(plain_bound(lb), plain_bound(ub), dtype=dt, device=dev)
 
     @property
     def velocity(self) -> torch.Tensor:

@@ -55,10 +55,14 @@ def repair_bounds(
 
 
 def clamp_bounds(lower, upper, *, dtype, device):
-    """Two bounds in a form ``torch.clamp`` takes: both numbers as they are, else both
-    tensors of ``dtype`` on ``device`` (clamp does not mix a number and a tensor)."""
+    """Two bounds in a form ``torch.clamp`` takes: numbers as they are, else every given
+    bound a tensor of ``dtype`` on ``device`` (clamp does not mix a number and a tensor);
+    ``None`` stays ``None``."""
     if isinstance(lower, torch.Tensor) or isinstance(upper, torch.Tensor):
-        return tuple(torch.as_tensor(b, dtype=dtype, device=device) for b in (lower, upper))
+        return tuple(
+            None if b is None else torch.as_tensor(b, dtype=dtype, device=device)
+            for b in (lower, upper)
+        )
     return lower, upper
 
 
