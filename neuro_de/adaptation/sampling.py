@@ -35,7 +35,8 @@ def cauchy_regenerate(
     :math:`U \sim U[0, 1)`, :math:`\varphi = \pi/2 - wU` and
     :math:`F = loc + scale \tan\varphi = loc + scale / \tan(wU)`.
     """
-    width = torch.sub(loc, low).div_(scale).atan_().add_(_HALF_PI)  # pi/2 - theta_0
+    shifted = torch.div(loc, scale) if low == 0 else torch.sub(loc, low).div_(scale)
+    width = shifted.atan_().add_(_HALF_PI)  # pi/2 - theta_0
     u = torch.rand(loc.shape, generator=generator, device=loc.device, dtype=loc.dtype)
     F = torch.add(loc, u.mul_(width).tan_().reciprocal_(), alpha=scale)  # U = 0: +inf
     return F.clamp_(max=min(high, _FINITE_MAX))

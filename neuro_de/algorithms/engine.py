@@ -189,6 +189,8 @@ class _FusedPool:
             device=device,
         )
         self.needs_K = any("K" in s.needs for s in strategies)
+        # a single strategy's (constant, F, K) coefficient rows, split once
+        self.single_coef = tuple(self.coef_table[0].unbind(0)) if self.single else None
 
     @classmethod
     def build(cls, strategies, *, device, dtype) -> _FusedPool | None:
@@ -201,6 +203,29 @@ class _FusedPool:
         if any("archive" in s.needs and s.num_random - 1 != num_plain for s in strategies):
             return None
         return cls(strategies, device=device, dtype=dtype)
+
+
+class _CheckBackoff:
+    """When to run a check that usually fails in runs: after ``f`` failures in a row, the
+    next ``min(2**f - 1, 31)`` occasions skip it (as if it had failed), and a success resets
+    the count. For the midpoint repair (mutants outside the bounds nearly every generation
+    on some functions, never on others) this keeps the check's reduction off most
+    generations where it would fail, and costs at most 31 repaired-but-inside generations
+    after a stretch of failures; the trials are the same whichever way it goes."""
+
+    def __init__(self):
+        self.failures = 0
+        self.skip = 0
+
+    def due(self) -> bool:
+        if self.skip:
+            self.skip -= 1
+            return False
+        return True
+
+    def record(self, passed: bool) -> None:
+        self.failures = 0 if passed else self.failures + 1
+        self.skip = min((1 << self.failures) - 1, 31)
 
 
 class DEEngine(PopulationAlgorithm):
@@ -379,11 +404,13 @@ class DEEngine(PopulationAlgorithm):
         if bounds_handling == "midpoint" and self._lb is not None and self._ub is not None:
             self._midpoint_bounds = (self._lb, self._ub)
         self._parents_inside: bool | None = None  # known inside the bounds (None: check)
+        self._midpoint_checks = _CheckBackoff()  # when to look for mutants outside (CPU)
         self._rows = torch.arange(self._popsize, device=device)
         self._self_exclude = self._rows[:, None]
         self._needs_best = any("best" in s.needs for s in strategies)
         self._all_crossover = all(s.crossover for s in strategies)
         self._fused = _FusedPool.build(strategies, device=device, dtype=dtype)
+        self._zero_ids: torch.Tensor | None = None  # strategy 0 for all (one strategy), cached
         # the storage of the parents' and trials' values and evaluations: EvoTorch's
         # SolutionBatch keeps one tensor each for its lifetime, so the references stay valid
         # (and spare eight accessor calls per generation)
@@ -428,7 +455,10 @@ class DEEngine(PopulationAlgorithm):
             return self._learner.sample(n, generator=self._gen)
         if self._fixed_probs is not None:
             return torch.multinomial(self._fixed_probs, n, replacement=True, generator=self._gen)
-        return torch.zeros(n, dtype=torch.int64, device=self._device)
+        if self._zero_ids is None or self._zero_ids.shape[0] != n:
+            with torch.inference_mode(False):  # an ordinary tensor, read-only in use
+                self._zero_ids = torch.zeros(n, dtype=torch.int64, device=self._device)
+        return self._zero_ids
 
     def _sinusoidal_phase(self) -> int:
         """0: memory F; 1: non-adaptive decreasing; 2: adaptive increasing."""
@@ -509,6 +539,12 @@ class DEEngine(PopulationAlgorithm):
     def _archive_count(self) -> int:
         return self._archive.count if self._archive is not None else 0
 
+    def _union_rows(self, count: int) -> torch.Tensor:
+        """Population ∪ archive: the first ``N + count`` rows of the block (all of them once
+        the archive is full)."""
+        union = self._union
+        return union if self._popsize + count == union.shape[0] else union[: self._popsize + count]
+
     def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
         """Mutants (fused for a pool of linear strategies, else strategy by strategy),
         binomial crossover and bound repair, into the reused trial buffer."""
@@ -528,9 +564,16 @@ class DEEngine(PopulationAlgorithm):
             # the repair in the crossover's pass: the same trials, as the parents' own
             # coordinates need none (the trials it makes are inside too, so once the parents
             # are inside they stay inside; `population` access or a reload re-checks)
+            bounds, check = self._midpoint_bounds, self._midpoint_checks
+            # on CPU: the repair's passes are skipped when no mutant is outside (a reduction
+            # and a host sync, so on accelerators the repair always runs)
+            if parents.device.type == "cpu" and check.due():
+                if inside_bounds(source, *bounds):
+                    bounds = None
+                check.record(bounds is None)
             binomial_crossover(
                 parents, source, cr_eff, generator=self._gen, out=trials,
-                midpoint_bounds=self._midpoint_bounds,
+                midpoint_bounds=bounds, midpoint_check=False,
             )
             return trials
         binomial_crossover(parents, source, cr_eff, generator=self._gen, out=trials)
@@ -570,7 +613,7 @@ class DEEngine(PopulationAlgorithm):
             K = torch.rand((n, 1), generator=gen, device=dev, dtype=self._dtype)
         if pool.single:
             index = values if pool.identity_slots else values.index_select(1, pool.slot_table[0])
-            const, per_F, per_K = pool.coef_table[0]
+            const, per_F, per_K = pool.single_coef
             coef = torch.addcmul(const, F, per_F)
             if pool.needs_K:
                 coef.addcmul_(K, per_K)
@@ -592,7 +635,7 @@ class DEEngine(PopulationAlgorithm):
                 coef = c
             else:  # its table rows are 0, so adding c on its rows sets them
                 coef[:, :t].addcmul_(c, (ids == k).unsqueeze(1))
-        union = self._union[: n + count] if self._union is not None else parents
+        union = self._union_rows(count) if self._union is not None else parents
         in_place = trials.numel() > _FRESH_MUTANTS_MAX
         return combine_terms(union, index, coef, out=trials if in_place else None)
 
@@ -603,7 +646,7 @@ class DEEngine(PopulationAlgorithm):
         best_index = torch.argmin(utility) if self._needs_best else None
         archive = self._archive.members if self._archive is not None else None
         count = self._archive_count()
-        union = self._union[: n_pop + count] if self._union is not None else None
+        union = self._union_rows(count) if self._union is not None else None
         single = len(self._strategies) == 1
         if single:
             groups = [self._rows]

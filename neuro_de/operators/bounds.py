@@ -69,20 +69,31 @@ def clamp_bounds(lower, upper, *, dtype, device):
 def inside_bounds(x: torch.Tensor, lower, upper) -> bool:
     """Whether every coordinate of ``x`` is inside ``[lower, upper]`` (either may be None)
     and none is NaN, by reductions only (no bool masks): a NaN makes a minimum or maximum
-    NaN and the answer False. One host sync."""
+    NaN and the answer False. Number bounds: one ``aminmax`` and two scalar reads; tensor
+    bounds: a minimum of ``x - lower`` and of ``upper - x``, per column chunk of a large
+    ``x`` (so a genome of millions of columns makes no full-size temporary)."""
     if x.numel() == 0:
         return True
     if not isinstance(lower, torch.Tensor) and not isinstance(upper, torch.Tensor):
-        low, high = torch.aminmax(x)
-        ok = torch.ones((), dtype=torch.bool, device=x.device)
-        if lower is not None:
-            ok &= low >= lower
-        if upper is not None:
-            ok &= high <= upper
-        return bool(ok)
-    if lower is not None and not bool((x - lower).amin() >= 0):
-        return False
-    return upper is None or bool((upper - x).amin() >= 0)
+        low, high = (float(v) for v in torch.aminmax(x))
+        if lower is not None and not low >= lower:  # NaN compares False
+            return False
+        return upper is None or high <= upper
+    if x.ndim == 0 or x.numel() <= _CHUNK_ELEMENTS:
+        blocks = [(x, slice(None))]
+    else:
+        d = x.shape[-1]
+        step = max(1, _CHUNK_ELEMENTS // max(x.numel() // d, 1))
+        blocks = [
+            (x[..., start : start + step], slice(start, start + step))
+            for start in range(0, d, step)
+        ]
+    for part, cols in blocks:
+        if lower is not None and not bool((part - _columns(lower, cols)).amin() >= 0):
+            return False
+        if upper is not None and not bool((_columns(upper, cols) - part).amin() >= 0):
+            return False
+    return True
 
 
 def _midpoint_two_sided(trials, parents, lower, upper) -> torch.Tensor:

@@ -24,7 +24,9 @@ def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None
     (for a number ``CR``, an ``(num_rows, 1)`` tensor made once and cached)."""
     if not isinstance(CR, torch.Tensor):
         return _scalar_thresholds(float(CR), num_rows, str(torch.device(device or "cpu")))
-    cr = CR.to(device=device).reshape(-1, 1).expand(num_rows, 1)
+    if CR.shape != (num_rows,) or (device is not None and CR.device != torch.device(device)):
+        CR = CR.to(device=device).reshape(-1).expand(num_rows)  # (n,) as the engine gives
+    cr = CR.view(num_rows, 1)
     if cr.dtype not in (torch.float32, torch.float64):  # half types cannot hold CR * 2**16
         cr = cr.to(torch.float32)
     # CR * 2**16 is exact in float32/64 (a power of 2), so is its rounding and the integer
@@ -91,6 +93,7 @@ def binomial_crossover(
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
     midpoint_bounds: tuple | None = None,
+    midpoint_check: bool = True,
 ) -> torch.Tensor:
     r"""Binomial (uniform) crossover of Storn & Price (1997):
 
@@ -118,6 +121,10 @@ def binomial_crossover(
             outside, on CPU). A coordinate taken from the parent is the parent's, which is
             inside; so the result is the repair of the trials, up to the rounding of
             ``lerp`` at weight 1/2 (``e - (e - x)/2`` rather than ``(x + e)/2``).
+        midpoint_check: With ``midpoint_bounds`` on CPU, first check (one reduction)
+            whether any mutant coordinate is outside, and skip the repair's passes when none
+            is. False skips the check (a caller that knows some are outside); the trials
+            are the same either way, since the repair changes nothing inside the bounds.
 
     Returns:
         The ``(n, d)`` trials.
@@ -133,19 +140,25 @@ def binomial_crossover(
     j_rand = torch.randint(0, d, (n,), generator=generator, device=parents.device)
     thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    check = midpoint_check and parents.device.type == "cpu"
     for start in range(0, d, step):
         stop = min(d, start + step)
+        whole = step >= d  # one block: no column slices
         mask = _mask(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
-            step >= d,
+            whole,
         )
-        v = mutants[:, start:stop]
+        cols = slice(start, stop)
+        v = mutants if whole else mutants[:, cols]
         if midpoint_bounds is not None:
-            lower, upper = (_columns(b, slice(start, stop)) for b in midpoint_bounds)
-            if not (v.device.type == "cpu" and inside_bounds(v, lower, upper)):
+            lower, upper = (b if whole else _columns(b, cols) for b in midpoint_bounds)
+            if not (check and inside_bounds(v, lower, upper)):
                 edge = torch.clamp(v, lower, upper)
                 outside = torch.ne(edge, v, out=torch.empty_like(edge))
                 mask.addcmul_(mask, outside, value=-0.5)  # m (1 - w / 2)
                 v = edge
-        torch.lerp(parents[:, start:stop], v, mask, out=out[:, start:stop])
+        if whole:
+            torch.lerp(parents, v, mask, out=out)
+        else:
+            torch.lerp(parents[:, cols], v, mask, out=out[:, cols])
     return out

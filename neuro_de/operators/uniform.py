@@ -26,5 +26,6 @@ def random_int16(
         count *= int(s)
     words = torch.empty(((count + 3) // 4,), dtype=torch.int64, device=device)
     words.random_(-(2**63), None, generator=generator)
-    return words.view(torch.int16)[:count].view(shape)
+    draws = words.view(torch.int16)
+    return (draws if count % 4 == 0 else draws[:count]).view(shape)
 
