@@ -274,3 +274,37 @@ def test_shade_repairs_in_the_crossover_only_for_parents_inside():
         searcher.utility(searcher._population),
     )
     assert searcher._parents_inside is None
+
+
+def test_check_backoff_skips_after_failures_and_resets_on_a_pass():
+    from neuro_de.algorithms.engine import _CheckBackoff
+
+    check, seen = _CheckBackoff(), []
+    for passed in [False, False, False, True, False]:
+        while not check.due():
+            seen.append("skip")
+        seen.append("check")
+        check.record(passed)
+    # 1 skip after one failure, 3 after two, 7 after three; a pass resets the count
+    assert seen == (["check", "skip", "check"] + ["skip"] * 3 + ["check"] + ["skip"] * 7
+                    + ["check", "check"])
+    for _ in range(10):
+        check.record(False)
+    assert check.skip == 31  # capped
+
+
+def test_shade_trials_do_not_depend_on_when_the_midpoint_check_runs():
+    """The back-off only decides whether the repair's passes are skipped; with the check on
+    every generation, or never, the run is bit for bit the same."""
+    def bounded():
+        return Problem("min", lambda x: x.pow(2).sum(-1), solution_length=30,
+                       bounds=(-1.0, 1.0), vectorized=True, seed=3)
+
+    runs = [SHADE(bounded(), popsize=16) for _ in range(3)]
+    runs[1]._midpoint_checks.due = lambda: True  # always check
+    runs[2]._midpoint_checks.due = lambda: False  # never check: always repair
+    for _ in range(30):
+        for searcher in runs:
+            searcher.step()
+        assert torch.equal(runs[0]._values, runs[1]._values)
+        assert torch.equal(runs[0]._values, runs[2]._values)

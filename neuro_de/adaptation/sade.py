@@ -154,12 +154,16 @@ class MedianCRMemory:
         self._twice_ids = torch.arange(num_strategies, device=device, dtype=torch.float64) * 2
         self._strategy_offsets = torch.arange(num_strategies, device=device) << 31
         self._one_zero = torch.tensor([[1], [0]], device=device)
+        self._nan = torch.tensor(float("nan"), device=device, dtype=dtype)
+        self._no_id = torch.tensor(-1, device=device)
         self.generations = 0
 
     def record(self, strategy_ids: torch.Tensor, cr: torch.Tensor, success: torch.Tensor) -> None:
         row = self.generations % self.learning_period
-        self.values[row] = torch.where(success, cr, float("nan"))
-        self.ids[row] = torch.where(success, strategy_ids, -1)
+        cr = cr if cr.dtype == self.values.dtype else cr.to(self.values.dtype)
+        strategy_ids = strategy_ids if strategy_ids.dtype == torch.int64 else strategy_ids.long()
+        torch.where(success, cr, self._nan, out=self.values[row])  # written in place
+        torch.where(success, strategy_ids, self._no_id, out=self.ids[row])
         self.generations += 1
         if self.generations >= self.learning_period:
             self._update_medians()
