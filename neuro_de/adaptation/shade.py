@@ -99,11 +99,6 @@ class SuccessHistoryMemory:
         self._den_cols = torch.tensor(
             [1 + i if leh else 0 for i, leh in enumerate(lehmer)], device=device
         )
-        # the same as powers: sum w v^a / sum w v^b, (a, b) = (2, 1) Lehmer, (1, 0) mean
-        self._powers = torch.tensor(
-            [[2.0 if leh else 1.0 for leh in lehmer], [1.0 if leh else 0.0 for leh in lehmer]],
-            dtype=torch.float64, device=device,
-        ).unsqueeze(2)  # (2, P, 1)
         self._rows = torch.arange(num_strategies, device=device)
         self._updated_one = torch.ones(1, dtype=torch.bool, device=device)
 
@@ -152,20 +147,19 @@ class SuccessHistoryMemory:
         if k == 1 and values.shape[1] == 0:  # nothing to record
             return ~self._updated_one
         v = values.to(torch.float64)  # (P, s)
-        w = improvements.to(torch.float64).clamp(max=1e300)  # (s,)
-        flat = self.values.view(self.values.shape[0], -1)  # (P, K*H); cell (k, pos_k)
-        # Each parameter's numerator and denominator (Lehmer: w v^2 / w v; arithmetic:
-        # w v / w). den > 0 wherever a strategy has successes, but for a Lehmer mean of
-        # values that are all 0 (0 / 0: 0).
-        if k == 1:  # one strategy with at least one success: always an update
-            num, den = torch.pow(v, self._powers).matmul(w)  # (2, P, s) @ (s,): (P,) each
-            means = torch.div(num, den).nan_to_num_(0.0).to(flat.dtype)
-            flat.index_copy_(1, self.position, means.unsqueeze(1))
-            self.position.add_(1).remainder_(self.size)
-            return self._updated_one
-        w = w.unsqueeze(0)  # (1, s); rows: sum w, sum w v_p, sum w v_p^2
+        w = improvements.to(torch.float64).clamp(max=1e300).unsqueeze(0)  # (1, s)
+        # rows: sum w, sum w v_p, sum w v_p^2 -> each parameter's numerator and denominator
+        # (Lehmer: w v^2 / w v; arithmetic: w v / w). den > 0 wherever a strategy has
+        # successes, but for a Lehmer mean of values that are all 0 (0 / 0: 0).
         wv = v * w
         cols = torch.cat([w, wv, wv * v])  # (1 + 2P, s)
+        flat = self.values.view(self.values.shape[0], -1)  # (P, K*H); cell (k, pos_k)
+        if k == 1:  # one strategy with at least one success: always an update
+            sums = cols.sum(dim=1)
+            means = sums.index_select(0, self._num_cols).div_(sums.index_select(0, self._den_cols))
+            flat.index_copy_(1, self.position, means.nan_to_num_(0.0).unsqueeze(1).to(flat.dtype))
+            self.position.add_(1).remainder_(self.size)
+            return self._updated_one
         sums = torch.zeros((k, cols.shape[0]), dtype=torch.float64, device=v.device)
         sums.index_add_(0, strategy_ids, cols.T)
         num = sums.index_select(1, self._num_cols)  # (K, P)
