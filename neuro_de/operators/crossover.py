@@ -20,8 +20,11 @@ _LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
 
 
 def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None) -> torch.Tensor:
-    """Per-row int32 thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws
-    (for a number ``CR``, an ``(num_rows, 1)`` tensor made once and cached)."""
+    """Per-row thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws, an
+    ``(num_rows, 1)`` float32 tensor (for a number ``CR``, made once and cached). The
+    thresholds are integers in [-2**15, 2**15], exact in float32; an int16 draw compares
+    with a float32 threshold ~1.5x faster than with an int32 one on CPU (int16 itself cannot
+    hold the 2**15 of CR = 1)."""
     if not isinstance(CR, torch.Tensor):
         return _scalar_thresholds(float(CR), num_rows, str(torch.device(device or "cpu")))
     if CR.shape != (num_rows,) or (device is not None and CR.device != torch.device(device)):
@@ -31,14 +34,15 @@ def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None
         cr = cr.to(torch.float32)
     # CR * 2**16 is exact in float32/64 (a power of 2), so is its rounding and the integer
     # minus 2**15 (below 2**24): no float64 copy of a float32 CR is needed
-    return torch.mul(cr, _LEVELS).round_().sub_(_LEVELS // 2).to(torch.int32)
+    levels = torch.mul(cr, _LEVELS).round_().sub_(_LEVELS // 2)
+    return levels if levels.dtype == torch.float32 else levels.to(torch.float32)
 
 
 @functools.lru_cache(maxsize=64)
 def _scalar_thresholds(cr: float, num_rows: int, device: str) -> torch.Tensor:
     with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
         level = round(cr * _LEVELS) - _LEVELS // 2
-        return torch.full((num_rows, 1), level, dtype=torch.int32, device=device)
+        return torch.full((num_rows, 1), float(level), dtype=torch.float32, device=device)
 
 
 def binomial_mask(

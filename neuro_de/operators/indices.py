@@ -181,12 +181,15 @@ def sample_distinct_from_rows(
     widths, starts = _position_constants(tuple(pools), device)
     positions = torch.empty((num_rows, k), dtype=torch.int64, device=device)
     positions.random_(generator=generator).remainder_(widths).add_(starts)
+    # the (n, 1) columns as views made in two operations, not one slice per column (the
+    # table's views read it as it is when they are used, after the earlier scatters)
+    at_columns = positions.split(1, dim=1)
+    movers = table[:, 1:k].split(1, dim=1) if k > 1 else ()
     picks = []
-    for j in range(k):
-        at = positions[:, j : j + 1]
+    for j, at in enumerate(at_columns):
         picks.append(table.gather(1, at))
         if j + 1 < k:  # the entry at position j + 1 moves into the slot just emptied
-            table.scatter_(1, at, table[:, j + 1 : j + 2])
+            table.scatter_(1, at, movers[j])
     return torch.cat(picks, dim=1)
 
 
