@@ -301,3 +301,22 @@ def test_crossover_with_midpoint_equals_crossover_then_repair(tensor_bounds, chu
     a = cx.binomial_crossover(parents, inside, cr, generator=g, midpoint_bounds=(lo, hi))
     g.set_state(state)
     assert torch.equal(a, cx.binomial_crossover(parents, inside, cr, generator=g))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_inside_bounds_finds_a_violation_or_nan_in_any_column_block(chunked, monkeypatch):
+    from neuro_de.operators import bounds
+
+    if chunked:  # blocks of 7 columns: the violations below sit in the last block only
+        monkeypatch.setattr(bounds, "_CHUNK_ELEMENTS", 7 * 5)
+    x = torch.zeros(5, 30)
+    lo, hi = torch.full((30,), -1.0), torch.full((30,), 1.0)
+    for lower, upper in ((lo, hi), (-1.0, 1.0), (lo, None), (None, hi)):
+        assert bounds.inside_bounds(x, lower, upper)
+        for value in (2.0, -2.0, float("nan")):
+            y = x.clone()
+            y[4, 29] = value
+            outside = value != value or (value > 1 and upper is not None) or (
+                value < -1 and lower is not None)
+            assert bounds.inside_bounds(y, lower, upper) is (not outside)
+    assert bounds.inside_bounds(torch.empty(0, 3), -1.0, 1.0)
