@@ -94,8 +94,9 @@ class StrategyLearner:
         counts = torch.bincount(codes, minlength=2 * k).view(2, k)
         # the window's totals, kept current: add the new row, drop the one it overwrites
         # (integer counts, held in float64: exactly the sum over the window)
-        self._totals.add_(counts).sub_(self._window[row])
-        self._window[row] = counts
+        window_row = self._window[row]
+        self._totals.add_(counts).sub_(window_row)
+        window_row.copy_(counts)
         self.generations += 1
         if self.adapt and self.generations >= self.learning_period:
             total = self._totals.sum(0).clamp_(min=1)
@@ -179,12 +180,12 @@ class MedianCRMemory:
         otherwise the float64 ``2k + CR``.
         """
         flat_ids = self.ids.view(-1)
-        hits = (flat_ids >= 0).nonzero().squeeze(1)
-        m = hits.shape[0]
+        hits = flat_ids >= 0
+        ids = torch.masked_select(flat_ids, hits)  # the successes, in window order
+        m = ids.shape[0]
         if m == 0:  # no success in the window: every CRm_k stays
             return
-        ids = flat_ids.index_select(0, hits)
-        cr = self.values.view(-1).index_select(0, hits)
+        cr = torch.masked_select(self.values.view(-1), hits)
         integer = cr.dtype == torch.float32
         if integer:  # abs_ turns a clipped -0.0 into +0.0, whose bits sort first
             key = cr.abs_().view(torch.int32).to(torch.int64).add_(ids, alpha=1 << 31)
