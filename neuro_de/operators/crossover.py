@@ -145,9 +145,9 @@ def binomial_crossover(
     thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     check = midpoint_check and parents.device.type == "cpu"
+    whole = step >= d  # one block: no column slices
     for start in range(0, d, step):
         stop = min(d, start + step)
-        whole = step >= d  # one block: no column slices
         mask = _mask(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
             whole,
