@@ -266,3 +266,31 @@ def test_strategy_learner_running_totals_equal_the_window():
     learner.record(ids, success)
     other.record(ids, success)
     assert torch.equal(learner.probabilities, other.probabilities)
+
+
+@pytest.mark.parametrize("num_strategies", [1, 3])
+def test_success_history_memory_whole_generation_equals_successes_alone(num_strategies):
+    """Failures (weight 0) and NaN trials (weight NaN) in the update count for nothing: the
+    memory ends as if only the successes had been passed."""
+    params = {"F": (0.5, "lehmer"), "CR": (0.5, "arithmetic")}
+    whole = SuccessHistoryMemory(num_strategies, 4, params=params, dtype=torch.float64)
+    alone = SuccessHistoryMemory(num_strategies, 4, params=params, dtype=torch.float64)
+    g = torch.Generator().manual_seed(11)
+    for gen in range(7):
+        n = 12
+        v = torch.rand(2, n, generator=g, dtype=torch.float64)
+        w = torch.rand(n, generator=g, dtype=torch.float64)
+        ids = torch.randint(0, num_strategies, (n,), generator=g)
+        success = torch.rand(n, generator=g) < (0.0 if gen == 3 else 0.4)
+        w_whole = torch.where(success, w, 0.0)
+        w_whole[~success & (torch.arange(n) % 3 == 0)] = float("nan")
+        rows = success.nonzero().squeeze(1)
+        sid = None if num_strategies == 1 else ids
+        got = whole.update(sid, v, w_whole)
+        want = alone.update(
+            None if sid is None else ids[rows], v[:, rows], w[rows]
+        )
+        assert torch.equal(got, want)
+        assert torch.allclose(whole.values, alone.values, rtol=1e-12, atol=0)
+        assert torch.equal(whole.position, alone.position)
+    assert int(whole.position.sum()) > 0  # some generations did update

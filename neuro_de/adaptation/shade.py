@@ -2,7 +2,7 @@ r"""SHADE's success-history memory and external archive (Tanabe & Fukunaga 2013)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -101,6 +101,7 @@ class SuccessHistoryMemory:
         )
         self._rows = torch.arange(num_strategies, device=device)
         self._updated_one = torch.ones(1, dtype=torch.bool, device=device)
+        self._table_cache: tuple | None = None  # see _table
 
     def __getitem__(self, name: str) -> torch.Tensor:
         """The ``(num_strategies, H)`` memory of parameter ``name`` (a view)."""
@@ -124,53 +125,78 @@ class SuccessHistoryMemory:
     def update(
         self,
         strategy_ids: torch.Tensor | None,
-        values: Mapping[str, torch.Tensor] | torch.Tensor,
+        values: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor,
         improvements: torch.Tensor,
     ) -> torch.Tensor:
-        """Record one generation's successes.
+        r"""Record one generation's successes.
+
+        The entries may be the successes alone or a whole generation: an entry of weight 0
+        (a failure) or NaN (a non-finite trial) counts for nothing, so the caller need not
+        select the successful rows first.
+
+        The weighted sums of every strategy come from one product: with the ``(1 + 2P, s)``
+        float64 table :math:`C = [1; v_1..v_P; v_1^2..v_P^2]`, the sums
+        :math:`[\sum w, \sum w v_p, \sum w v_p^2]` are :math:`C w` for one strategy, and
+        the ``index_add`` of the columns of :math:`C \odot w` by strategy otherwise.
 
         Args:
-            strategy_ids: ``(s,)`` strategy of each success (may be None for a memory of
-                one strategy).
-            values: ``{name: (s,) successful values}`` for every parameter of the memory, or
-                a ``(P, s)`` tensor with the parameters in the memory's order.
-            improvements: ``(s,)`` :math:`|f(u_i) - f(x_i)| > 0`, the weights. An infinite
-                one (a trial beating a NaN/inf parent) is capped at 1e300, so it dominates
-                its strategy's means as the limit of the weighted mean would.
+            strategy_ids: ``(s,)`` strategy of each entry (may be None for a memory of one
+                strategy).
+            values: ``{name: (s,) values}`` for every parameter of the memory, a sequence of
+                ``(s,)`` tensors, or a ``(P, s)`` tensor, with the parameters in the
+                memory's order.
+            improvements: ``(s,)`` weights: :math:`|f(u_i) - f(x_i)| > 0` for a success, 0
+                (or NaN) for anything else. An infinite one (a trial beating a NaN/inf
+                parent) is capped at 1e300, so it dominates its strategy's means as the
+                limit of the weighted mean would.
 
         Returns:
-            The ``(num_strategies,)`` bool mask of rows that were updated.
+            The ``(num_strategies,)`` bool mask of rows that were updated (those with a
+            positive total weight).
         """
         k = self.values.shape[1]
         if isinstance(values, Mapping):
-            values = torch.stack([values[n] for n in self.names])
-        if k == 1 and values.shape[1] == 0:  # nothing to record
-            return ~self._updated_one
-        v = values.to(torch.float64)  # (P, s)
-        w = improvements.to(torch.float64).clamp(max=1e300).unsqueeze(0)  # (1, s)
-        # rows: sum w, sum w v_p, sum w v_p^2 -> each parameter's numerator and denominator
-        # (Lehmer: w v^2 / w v; arithmetic: w v / w). den > 0 wherever a strategy has
-        # successes, but for a Lehmer mean of values that are all 0 (0 / 0: 0).
-        wv = v * w
-        cols = torch.cat([w, wv, wv * v])  # (1 + 2P, s)
+            values = [values[n] for n in self.names]
+        elif isinstance(values, torch.Tensor):
+            values = values.unbind(0)
+        w = torch.nan_to_num(improvements.to(torch.float64), nan=0.0, posinf=1e300)
+        table, value_rows, block, squares = self._table(w.shape[0])
+        for row, v in zip(value_rows, values, strict=True):
+            row.copy_(v)
+        torch.mul(block, block, out=squares)
         flat = self.values.view(self.values.shape[0], -1)  # (P, K*H); cell (k, pos_k)
-        if k == 1:  # one strategy with at least one success: always an update
-            sums = cols.sum(dim=1)
+        if k == 1:
+            sums = torch.mv(table, w)  # (1 + 2P,)
+            if not float(sums[0]) > 0:  # no success: the memory keeps its values and position
+                return ~self._updated_one
+            # den > 0 but for a Lehmer mean of values that are all 0 (0 / 0: 0)
             means = sums.index_select(0, self._num_cols).div_(sums.index_select(0, self._den_cols))
             flat.index_copy_(1, self.position, means.nan_to_num_(0.0).unsqueeze(1).to(flat.dtype))
             self.position.add_(1).remainder_(self.size)
             return self._updated_one
-        sums = torch.zeros((k, cols.shape[0]), dtype=torch.float64, device=v.device)
-        sums.index_add_(0, strategy_ids, cols.T)
-        num = sums.index_select(1, self._num_cols)  # (K, P)
-        den = sums.index_select(1, self._den_cols)
-        means = num.div_(den).nan_to_num_(0.0).T.to(self.values.dtype)  # (P, K)
-        has = sums[:, 0] > 0
+        sums = torch.zeros((table.shape[0], k), dtype=torch.float64, device=w.device)
+        sums.index_add_(1, strategy_ids, torch.mul(table, w))  # (1 + 2P, K)
+        num = sums.index_select(0, self._num_cols)  # (P, K)
+        den = sums.index_select(0, self._den_cols)
+        means = num.div_(den).nan_to_num_(0.0).to(self.values.dtype)
+        has = sums[0] > 0
         cells = torch.add(self.position, self._rows, alpha=self.size)
         current = flat.index_select(1, cells)  # (P, K)
         flat.index_copy_(1, cells, torch.where(has, means, current))
         self.position.add_(has).remainder_(self.size)  # in place: it is persistent state
         return has
+
+    def _table(self, s: int) -> tuple:
+        """The ``(1 + 2P, s)`` float64 table of :meth:`update` (row 0 all ones) and views of
+        it: each value row, the block of value rows, the block of square rows. Kept for the
+        last ``s`` (a DE population passes the same ``s`` every generation)."""
+        if self._table_cache is None or self._table_cache[0].shape[1] != s:
+            p = len(self.names)
+            with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
+                table = torch.ones((1 + 2 * p, s), dtype=torch.float64, device=self.values.device)
+            block = table[1 : 1 + p]
+            self._table_cache = (table, tuple(block.unbind(0)), block, table[1 + p :])
+        return self._table_cache
 
     def state_dict(self) -> dict:
         return {"values": self.values.clone(), "position": self.position.clone()}

@@ -415,11 +415,6 @@ class DEEngine(PopulationAlgorithm):
         # SolutionBatch keeps one tensor each for its lifetime, so the references stay valid
         # (and spare eight accessor calls per generation)
         self._bind_storage()
-        # only the success-history memories and the archive need the successful rows and
-        # their improvements
-        self._needs_successes = (
-            self._memory is not None or self._memory_freq is not None or self._archive is not None
-        )
 
     def _bind_storage(self) -> None:
         self._values = self._population.access_values(keep_evals=True)
@@ -718,39 +713,38 @@ class DEEngine(PopulationAlgorithm):
         f_trial = self._candidate_utility_of(trial_evals[:, 0])
         replace = f_trial <= utility
         success = f_trial < utility
-        improvement = s_idx = None
-        if self._needs_successes:
-            improvement = (utility - f_trial).abs()
-            # the successful individuals, once (one host sync); every later selection by
-            # `success` is an index_select with it
+        weights = s_idx = None
+        if self._memory is not None or self._memory_freq is not None:
+            # the memories' weights: |Δf| for a success, 0 for a failure, NaN for a NaN
+            # trial (which the memories count as 0), +inf for a trial beating a NaN parent
+            weights = torch.sub(utility, f_trial).clamp_(min=0.0)
+        if self._archive is not None:
+            # the successful individuals (one host sync)
             s_idx = success.nonzero().squeeze(1)
-            if self._archive is not None and s_idx.shape[0] > 0:
+            if s_idx.shape[0] > 0:
                 self._archive.add(values, index=s_idx, generator=self._gen)
         copy_rows_where(replace, (trial_values, trial_evals), (values, evals))
 
-        self._adapt(ids, F, CR, freqs, phase, success, improvement, s_idx)
+        self._adapt(ids, F, CR, freqs, phase, success, weights, s_idx)
         self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)
 
-    def _adapt(self, ids, F, CR, freqs, phase, success, improvement, s_idx=None) -> None:
+    def _adapt(self, ids, F, CR, freqs, phase, success, weights, s_idx=None) -> None:
+        r"""Update the adaptation state. ``weights`` (for the success-history memories) is
+        :math:`|\Delta f|` of each success and 0 elsewhere; ``s_idx``, when given, the
+        successful rows (so that a generation without success skips the memories)."""
         if self._learner is not None:
             self._learner.record(ids, success)
         if self._cr_memory is not None:
             self._cr_memory.record(ids, CR, success)
-        if not self._needs_successes:
-            return
-        if s_idx is None:
-            s_idx = success.nonzero().squeeze(1)
-        if s_idx.shape[0] == 0:  # no success: the memories keep their values and positions
-            return
-        s_imp = improvement.index_select(0, s_idx)
+        if weights is None or (s_idx is not None and s_idx.shape[0] == 0):
+            return  # no memory, or no success: the memories keep their values and positions
         memory_ids = self._memory_ids(ids)
-        s_ids = None if memory_ids is None else memory_ids.index_select(0, s_idx)
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)
-            self._memory.update(s_ids, torch.stack([F, CR]).index_select(1, s_idx), s_imp)
+            self._memory.update(memory_ids, (F, CR), weights)
         if phase == 2 and self._memory_freq is not None:
-            self._memory_freq.update(s_ids, freqs.index_select(0, s_idx).unsqueeze(0), s_imp)
+            self._memory_freq.update(memory_ids, (freqs,), weights)
 
     def _generation_stats(self, ids, F, CR, success, phase) -> dict:
         st: dict = {}
