@@ -31,12 +31,21 @@ also clones the best solution whenever it improves, which happens during a run b
 the same batch is re-evaluated). Reference lines give the targets,
 measured elsewhere on this machine with the same protocol (EvoX 1.4, eager mode).
 
+With ``--calls``, a second table gives the **torch calls per generation** of each algorithm
+(every torch function and tensor method called from Python, EvoTorch's evaluation included;
+attribute reads such as ``.shape`` not counted), counted with a ``TorchFunctionMode`` over
+``--calls-generations`` generations of separate runs after the timed ones. Unlike the times it
+is exact and the same on every machine, and on CPU at this size each call costs a few
+microseconds whatever it does, so it explains most of the gap between the adaptive variants
+and DE.
+
 Examples::
 
     python benchmarks/algorithms.py                       # d=1000, popsize 100, 200 gens
     python benchmarks/algorithms.py --dim 10 --generations 1000
     python benchmarks/algorithms.py --device cuda --threads 4
     python benchmarks/algorithms.py --evox                # EvoX 1.4 rows in the same run
+    python benchmarks/algorithms.py --calls --functions sphere  # + torch calls per generation
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evotorch import Problem, SolutionBatch  # noqa: E402
+from torch.overrides import TorchFunctionMode  # noqa: E402
 
 from neuro_de.algorithms import DE, PSO, SHADE, SaDE, SAShadeTriEnsin  # noqa: E402
 
@@ -135,6 +145,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--evox", action="store_true",
         help="also time EvoX 1.4's DE, PSO, SHADE and SaDE (pip install evox==1.4.0) in the "
         "same run; the DE/PSO goal is then EvoX's DE of this run",
+    )
+    parser.add_argument(
+        "--calls", action="store_true",
+        help="also count the torch calls per generation of each algorithm (a second table)",
+    )
+    parser.add_argument(
+        "--calls-generations", type=int, default=50,
+        help="generations counted per algorithm with --calls, after as many uncounted ones",
     )
     return parser.parse_args(argv)
 
@@ -252,6 +270,47 @@ def time_algorithms(names, fn, args, seed: int, device, dtype) -> dict[str, tupl
     return results
 
 
+# metadata reads that route through __torch_function__ but launch no operation
+_METADATA = frozenset(
+    {"dim", "size", "numel", "stride", "storage_offset", "is_contiguous", "data_ptr",
+     "is_floating_point", "is_complex", "untyped_storage", "__len__", "__hash__"}
+)
+
+
+class CallCounter(TorchFunctionMode):
+    """Counts the torch functions and tensor methods called from Python (property reads and
+    the metadata methods of ``_METADATA`` excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name != "__get__" and name not in _METADATA:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
+
+
+def count_calls(names, fn, args, device, dtype) -> dict[str, float]:
+    """Torch calls per generation of each algorithm: ``--calls-generations`` generations
+    counted after as many uncounted ones (so that archives and windows are full)."""
+    counts = {}
+    for name in names:
+        if name.startswith("EvoX "):
+            searcher = EvoXRun(name.split(" ", 1)[1], fn, args.dim, args.popsize, 0, device, dtype)
+        else:
+            searcher = ALGORITHMS[name](make_problem(fn, args.dim, 0, device, dtype), args.popsize)
+        for _ in range(args.calls_generations + 1):
+            searcher.step()
+        counter = CallCounter()
+        with counter:
+            for _ in range(args.calls_generations):
+                searcher.step()
+        counts[name] = counter.calls / args.calls_generations
+    return counts
+
+
 def goal_met(name: str, ms: float, de_ms: float, evox_de_ms: float | None = None) -> str:
     """Our targets: DE and PSO at or below EvoX's DE (measured in the same run with
     ``--evox``, else the 1.7 ms/gen measured earlier); the adaptive DEs within 1.5x of our
@@ -290,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("| function | algorithm | ms/gen | x floor | x DE | x EvoX DE | final best | goal met |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    calls: dict[str, dict[str, float]] = {}
     for fname in functions:
         fn = make_function(fname, shift_vector(args.dim, device=device, dtype=dtype))
         floor_problem = make_problem(fn, args.dim, 0, device, dtype)
@@ -313,6 +373,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {fname} | {name} | {ms:.3f} | {ms / floor:.2f} | {ms / de_ms:.2f} | "
                 f"{x_evox} | {best:.4g} | {goal_met(name, ms, de_ms, evox_de)} |"
             )
+        if args.calls:
+            calls[fname] = count_calls(names, fn, args, device, dtype)
+    if calls:
+        print()
+        print("| function | algorithm | torch calls/gen | x DE | extra over DE |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        for fname, counts in calls.items():
+            de_calls = counts.get("DE", float("nan"))
+            for name, c in counts.items():
+                print(
+                    f"| {fname} | {name} | {c:.1f} | {c / de_calls:.2f} | {c - de_calls:+.1f} |"
+                )
     print()
     for line in REFERENCE:
         print(f"reference: {line}")
