@@ -320,3 +320,22 @@ def test_inside_bounds_finds_a_violation_or_nan_in_any_column_block(chunked, mon
                 value < -1 and lower is not None)
             assert bounds.inside_bounds(y, lower, upper) is (not outside)
     assert bounds.inside_bounds(torch.empty(0, 3), -1.0, 1.0)
+
+
+def test_index_draw_with_a_growing_pool_reuses_one_widened_table():
+    """An archive filling up asks for pools N + 1, N + 2, ...: the draws stay valid, and the
+    base table is widened geometrically (a few tables), not once per pool size."""
+    from neuro_de.operators import indices
+
+    n = 37
+    g = torch.Generator().manual_seed(8)
+    tables = set()
+    for extra in range(1, 60):
+        r = indices.sample_distinct_from_rows([n, n + extra], 2, num_rows=n, generator=g)
+        rows = torch.arange(n)
+        assert bool((r[:, 0] < n).all()) and bool((r[:, 1] < n + extra).all())
+        assert bool((r[:, 0] != rows).all() and (r[:, 1] != rows).all())
+        assert bool((r[:, 0] != r[:, 1]).all())
+        tables.add(indices._BASE_TABLES[(n, torch.device("cpu"))].data_ptr())
+    assert indices._BASE_TABLES[(n, torch.device("cpu"))].shape[1] >= n + 59
+    assert len(tables) <= 3

@@ -162,29 +162,19 @@ def sample_distinct_from_rows(
     Returns:
         A ``(num_rows, k)`` ``int64`` tensor.
     """
-    pools = [int(pool_size)] * k if isinstance(pool_size, int) else [int(p) for p in pool_size]
-    if len(pools) != k:
-        raise ValueError(f"`pool_size` gives {len(pools)} pools for k={k} columns.")
-    if any(p < num_rows or p - 1 - j < 1 for j, p in enumerate(pools)):
-        raise ValueError(
-            f"Cannot draw {k} indices distinct from each other and from the row among pools "
-            f"{pools} for {num_rows} rows; increase the population size."
-        )
-    if any(b < a for a, b in zip(pools, pools[1:], strict=False)):
-        raise ValueError(
-            f"`pool_size` must not decrease from one column to the next, got {pools}; put "
-            f"the columns drawn from the larger pools last."
-        )
+    pools = (int(pool_size),) * k if isinstance(pool_size, int) else tuple(map(int, pool_size))
+    dev = device if isinstance(device, torch.device) else torch.device(device or "cpu")
+    base, widths, starts = _draw_constants(pools, k, int(num_rows), dev)
     if k == 0:
         return torch.empty((num_rows, 0), dtype=torch.int64, device=device)
-    table = _shuffle_table(num_rows, pools[-1], device)
-    widths, starts = _position_constants(tuple(pools), device)
+    table = base.clone()
     positions = torch.empty((num_rows, k), dtype=torch.int64, device=device)
     positions.random_(generator=generator).remainder_(widths).add_(starts)
-    # the (n, 1) columns as views made in two operations, not one slice per column (the
-    # table's views read it as it is when they are used, after the earlier scatters)
-    at_columns = positions.split(1, dim=1)
-    movers = table[:, 1:k].split(1, dim=1) if k > 1 else ()
+    # the (n, 1) columns of `positions` and table columns 1..k-1 as views, a few operations
+    # whatever k is (the table's views read it as it is when they are used, after the
+    # earlier scatters)
+    at_columns = positions.t().unsqueeze(2).unbind(0)
+    movers = table.narrow(1, 1, k - 1).t().unsqueeze(2).unbind(0) if k > 1 else ()
     picks = []
     for j, at in enumerate(at_columns):
         picks.append(table.gather(1, at))
@@ -193,34 +183,53 @@ def sample_distinct_from_rows(
     return torch.cat(picks, dim=1)
 
 
-_BASE_TABLES: dict[tuple[int, str], torch.Tensor] = {}
-_POSITION_CONSTANTS: dict[tuple[tuple[int, ...], str], tuple[torch.Tensor, torch.Tensor]] = {}
+_DRAW_CONSTANTS: dict[tuple, tuple] = {}
+_BASE_TABLES: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
-def _shuffle_table(num_rows: int, width: int, device) -> torch.Tensor:
-    """A new ``(n, width)`` table whose row ``i`` is ``i, 0, ..., i-1, i+1, ..., width-1``
-    (a copy of a cached one, widened when a wider one is asked for)."""
-    key = (num_rows, str(torch.device(device or "cpu")))
-    base = _BASE_TABLES.get(key)
-    if base is None or base.shape[1] < width:
+def _base_table(num_rows: int, width: int, device: torch.device) -> torch.Tensor:
+    """The first ``width`` columns (a view) of an ``(n, W)`` table whose row ``i`` is
+    ``i, 0, ..., i-1, i+1, ..., W - 1``; ``W`` at least doubles when a wider one is asked
+    for, so that pools growing one by one (an archive filling up) make few tables."""
+    key = (num_rows, device)
+    table = _BASE_TABLES.get(key)
+    if table is None or table.shape[1] < width:
+        full = max(width, 2 * table.shape[1]) if table is not None else width
         with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
-            pos = torch.arange(width, device=device).unsqueeze(0)
+            pos = torch.arange(full, device=device).unsqueeze(0)
             rows = torch.arange(num_rows, device=device).unsqueeze(1)
-            base = torch.where(pos == 0, rows, pos - (pos <= rows).to(torch.int64))
-        _BASE_TABLES[key] = base
-    return base[:, :width].clone()
+            table = torch.where(pos == 0, rows, pos - (pos <= rows).to(torch.int64))
+        _BASE_TABLES[key] = table
+    return table[:, :width]
 
 
-def _position_constants(pools: tuple[int, ...], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per column ``j``: the number ``P_j - 1 - j`` of admissible positions and the first
-    one, ``j + 1`` (cached)."""
-    key = (pools, str(torch.device(device or "cpu")))
-    found = _POSITION_CONSTANTS.get(key)
-    if found is None:
-        with torch.inference_mode(False):
-            widths = torch.tensor([p - 1 - j for j, p in enumerate(pools)], device=device)
-            starts = torch.arange(1, len(pools) + 1, device=device)
-        found = _POSITION_CONSTANTS[key] = (widths, starts)
-        if len(_POSITION_CONSTANTS) > 4096:  # pools change while an archive fills: bounded
-            _POSITION_CONSTANTS.pop(next(iter(_POSITION_CONSTANTS)))
+def _draw_constants(pools: tuple[int, ...], k: int, num_rows: int, device: torch.device):
+    """For :func:`sample_distinct_from_rows`, checked once per ``(pools, k, num_rows,
+    device)`` and cached: the ``(n, P_max)`` base table whose row ``i`` is
+    ``i, 0, ..., i-1, i+1, ..., P_max - 1``, and per column ``j`` the number
+    ``P_j - 1 - j`` of admissible positions and the first one, ``j + 1``."""
+    key = (pools, k, num_rows, device)
+    found = _DRAW_CONSTANTS.get(key)
+    if found is not None:
+        return found
+    if len(pools) != k:
+        raise ValueError(f"`pool_size` gives {len(pools)} pools for k={k} columns.")
+    if any(p < num_rows or p - 1 - j < 1 for j, p in enumerate(pools)):
+        raise ValueError(
+            f"Cannot draw {k} indices distinct from each other and from the row among pools "
+            f"{list(pools)} for {num_rows} rows; increase the population size."
+        )
+    if any(b < a for a, b in zip(pools, pools[1:], strict=False)):
+        raise ValueError(
+            f"`pool_size` must not decrease from one column to the next, got {list(pools)}; "
+            f"put the columns drawn from the larger pools last."
+        )
+    width = pools[-1] if pools else num_rows
+    base = _base_table(num_rows, width, device)
+    with torch.inference_mode(False):  # ordinary tensors, usable in and out of it
+        widths = torch.tensor([p - 1 - j for j, p in enumerate(pools)], device=device)
+        starts = torch.arange(1, len(pools) + 1, device=device)
+    found = _DRAW_CONSTANTS[key] = (base, widths, starts)
+    if len(_DRAW_CONSTANTS) > 4096:  # pools change while an archive fills: bounded
+        _DRAW_CONSTANTS.pop(next(iter(_DRAW_CONSTANTS)))
     return found
