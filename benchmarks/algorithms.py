@@ -229,6 +229,13 @@ def time_floor(fn, problem: Problem, popsize: int, repeats: int) -> tuple[float,
     return 1e3 * statistics.median(bare), 1e3 * statistics.median(evaluate)
 
 
+def make_searcher(name: str, fn, args, seed: int, device, dtype):
+    """One of our algorithms on a fresh problem, or an EvoX one (``"EvoX <name>"``)."""
+    if name.startswith("EvoX "):
+        return EvoXRun(name.split(" ", 1)[1], fn, args.dim, args.popsize, seed, device, dtype)
+    return ALGORITHMS[name](make_problem(fn, args.dim, seed, device, dtype), args.popsize)
+
+
 def time_algorithms(names, fn, args, seed: int, device, dtype) -> dict[str, tuple[float, float]]:
     """ms per generation (after one warm-up generation) and the final best fitness of each
     algorithm, for one seed.
@@ -240,12 +247,7 @@ def time_algorithms(names, fn, args, seed: int, device, dtype) -> dict[str, tupl
     """
     searchers = {}
     for name in names:
-        if name.startswith("EvoX "):
-            evox_name = name.split(" ", 1)[1]
-            searchers[name] = EvoXRun(evox_name, fn, args.dim, args.popsize, seed, device, dtype)
-        else:
-            problem = make_problem(fn, args.dim, seed, device, dtype)
-            searchers[name] = ALGORITHMS[name](problem, args.popsize)
+        searchers[name] = make_searcher(name, fn, args, seed, device, dtype)
         searchers[name].step()  # warm-up: evaluates the initial population, allocates buffers
     elapsed = dict.fromkeys(names, 0.0)
     done = 0
@@ -297,10 +299,7 @@ def count_calls(names, fn, args, device, dtype) -> dict[str, float]:
     counted after as many uncounted ones (so that archives and windows are full)."""
     counts = {}
     for name in names:
-        if name.startswith("EvoX "):
-            searcher = EvoXRun(name.split(" ", 1)[1], fn, args.dim, args.popsize, 0, device, dtype)
-        else:
-            searcher = ALGORITHMS[name](make_problem(fn, args.dim, 0, device, dtype), args.popsize)
+        searcher = make_searcher(name, fn, args, 0, device, dtype)
         for _ in range(args.calls_generations + 1):
             searcher.step()
         counter = CallCounter()
