@@ -8,6 +8,12 @@ import torch
 from evotorch import Problem, SolutionBatch
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm, SinglePopulationAlgorithmMixin
 
+from .solution_stats import (
+    evaluate_keeping_solution_stats,
+    load_solution_stats,
+    solution_stats_state,
+)
+
 __all__ = ["PopulationAlgorithm", "mean_pairwise_distance", "RESERVED_STATUS_KEYS"]
 
 RESERVED_STATUS_KEYS = frozenset(
@@ -213,7 +219,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         autograd still off): what the problem and EvoTorch keep from it (best-solution
         clones, hook results, minibatches) are ordinary tensors a user can train with."""
         with torch.inference_mode(False), torch.no_grad():
-            self.problem.evaluate(batch)
+            evaluate_keeping_solution_stats(self.problem, batch)
 
     def _step(self) -> None:
         # A generation runs in inference mode (cheaper dispatch than no_grad for the many
@@ -279,7 +285,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         }
         if hasattr(self.problem, "state_dict") and callable(self.problem.state_dict):
             state["problem"] = self.problem.state_dict()
-        state["solution_stats"] = _solution_stats_state(self.problem)
+        state["solution_stats"] = solution_stats_state(self.problem)
         state.update(self._extra_state())
         return state
 
@@ -311,7 +317,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
                 torch.cuda.set_rng_state_all(state["cuda_rng_state"])
         if "problem" in state and hasattr(self.problem, "load_state_dict"):
             self.problem.load_state_dict(state["problem"])
-        _load_solution_stats(self.problem, state.get("solution_stats"))
+        load_solution_stats(self.problem, state.get("solution_stats"))
         self._load_extra_state(state)
 
     def _extra_state(self) -> dict:
@@ -344,44 +350,3 @@ def plain_bound(bound):
     if bound.numel() > 0 and bool((bound == bound.reshape(-1)[0]).all()):
         return float(bound.reshape(-1)[0])
     return bound
-
-
-# EvoTorch's Problem tracks the best and worst solutions ever evaluated (the ``best_eval`` /
-# ``worst_eval`` status items) in private attributes; a resumed run must carry them over,
-# or its logged numbers would differ from the uninterrupted run's.
-def _solution_stats_state(problem: Problem) -> dict | None:
-    best = getattr(problem, "_best", None)
-    if best is None:
-        return None
-
-    def pack(solutions):
-        return [None if s is None else [s.values.clone(), s.evals.clone()] for s in solutions]
-
-    return {
-        "best": pack(best),
-        "worst": pack(problem._worst),
-        "best_evals": problem._best_evals.clone(),
-        "worst_evals": problem._worst_evals.clone(),
-    }
-
-
-def _load_solution_stats(problem: Problem, stats: dict | None) -> None:
-    if stats is None or not hasattr(problem, "_best"):
-        return
-
-    def unpack(packed):
-        out = []
-        for item in packed:
-            if item is None:
-                out.append(None)
-                continue
-            batch = SolutionBatch(problem, popsize=1, empty=True)
-            batch.access_values()[0] = item[0].to(batch.device)
-            batch.access_evals()[0] = item[1].to(batch.device)
-            out.append(batch[0])
-        return out
-
-    problem._best = unpack(stats["best"])
-    problem._worst = unpack(stats["worst"])
-    problem._best_evals = stats["best_evals"].to(problem.device)
-    problem._worst_evals = stats["worst_evals"].to(problem.device)

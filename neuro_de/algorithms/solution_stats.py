@@ -1,0 +1,141 @@
+"""The best and worst solutions a :class:`~evotorch.Problem` has seen, kept cheaply.
+
+EvoTorch's ``Problem.evaluate`` keeps the best and worst solutions ever evaluated (the
+``best`` / ``worst`` / ``best_eval`` / ``worst_eval`` status items) when
+``problem.stores_solution_stats`` is on, which is the default on CPU. It does so by cloning
+a row of the batch (``batch[i].clone()``, a deep copy through the batch's serialisation)
+whenever the best or worst improves: ~0.26 ms at d = 1000 on one CPU thread, more than the
+whole generation of a sphere-sized problem spends on its arithmetic. An adaptive DE finds a
+new best in most generations, so that clone was the largest single cost left between
+SHADE and DE (docs/design.md, "Best-solution bookkeeping").
+
+:func:`evaluate_keeping_solution_stats` evaluates the batch with EvoTorch's bookkeeping
+switched off for that one call and then does the same bookkeeping itself: the same
+``argmin`` / ``argmax`` (so NaN evaluations behave the same: a NaN row is picked, compares
+false, and nothing changes), the same strict comparisons against ``problem._best_evals``,
+the same attributes updated and the same status dictionary, with the new best or worst copied
+into a fresh one-row batch (~0.07 ms) instead. Where any of that could differ (several
+objectives, object-valued solutions, a subclass that overrides the bookkeeping, the very first
+evaluation, which initialises it), EvoTorch's own code runs.
+
+:func:`solution_stats_state` and :func:`load_solution_stats` carry the same attributes
+through ``state_dict()`` / ``load_state_dict()``, so a resumed run logs the numbers the
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from evotorch import Problem, Solution, SolutionBatch
+
+__all__ = ["evaluate_keeping_solution_stats", "solution_stats_state", "load_solution_stats"]
+
+
+def _fast_path_applies(problem: Problem, batch: SolutionBatch) -> bool:
+    """Whether :func:`evaluate_keeping_solution_stats` may do EvoTorch's bookkeeping itself."""
+    if type(problem)._get_best_and_worst is not Problem._get_best_and_worst:
+        return False  # a subclass keeps its own statistics: leave them to it
+    if type(problem).evaluate is not Problem.evaluate or not problem.is_main:
+        return False
+    if len(problem.senses) != 1 or problem.dtype is object:
+        return False
+    if getattr(problem, "_best", None) is None:
+        return False  # the first evaluation: EvoTorch initialises its attributes
+    stores = problem._store_solution_stats
+    if stores is None:  # EvoTorch's own default, decided on the first evaluation
+        stores = str(batch.device) == "cpu"
+    return bool(stores)
+
+
+def _copy_of_row(batch: SolutionBatch, index: int) -> Solution:
+    """An independent :class:`~evotorch.Solution` equal to ``batch[index].clone()``."""
+    one = SolutionBatch(like=batch, popsize=1, empty=True)
+    one.access_values(keep_evals=True)[0].copy_(batch.access_values(keep_evals=True)[index])
+    one.access_evals()[0].copy_(batch.access_evals()[index])
+    return Solution(one, 0)
+
+
+def evaluate_keeping_solution_stats(problem: Problem, batch: SolutionBatch) -> None:
+    """``problem.evaluate(batch)``, with the best/worst bookkeeping done without deep copies.
+
+    The problem's attributes (``_best``, ``_worst``, ``_best_evals``, ``_worst_evals``) and
+    its ``status`` afterwards are those EvoTorch's ``Problem.evaluate`` would leave; the one
+    difference a user could observe is that an ``after_eval_hook`` reading
+    ``problem.status`` *while it runs* sees the previous evaluation's best and worst.
+    """
+    if not _fast_path_applies(problem, batch):
+        problem.evaluate(batch)
+        return
+
+    saved = problem._store_solution_stats
+    problem._store_solution_stats = False
+    try:
+        problem.evaluate(batch)
+    finally:
+        problem._store_solution_stats = saved
+
+    scores = batch.access_evals(0)
+    maximising = problem.senses[0] == "max"
+    i_best = int(scores.argmax() if maximising else scores.argmin())
+    i_worst = int(scores.argmin() if maximising else scores.argmax())
+    best_score = float(scores[i_best])
+    worst_score = float(scores[i_worst])
+    # Host floats are exact copies of the eval-dtype numbers, so these strict comparisons
+    # decide exactly as EvoTorch's tensor comparisons do (NaN: false both ways).
+    old_best = float(problem._best_evals[0])
+    old_worst = float(problem._worst_evals[0])
+    if (best_score > old_best) if maximising else (best_score < old_best):
+        problem._best_evals[0] = best_score
+        problem._best[0] = _copy_of_row(batch, i_best)
+    if (worst_score < old_worst) if maximising else (worst_score > old_worst):
+        problem._worst_evals[0] = worst_score
+        problem._worst[0] = _copy_of_row(batch, i_worst)
+
+    best, worst = problem._best[0], problem._worst[0]
+    status = {
+        "best": best,
+        "worst": worst,
+        "best_eval": float(best.evals[0]),
+        "worst_eval": float(worst.evals[0]),
+    }
+    status.update(problem._after_eval_status)  # the hooks' items, ordered as EvoTorch does
+    problem._after_eval_status = status
+
+
+def solution_stats_state(problem: Problem) -> dict | None:
+    """The problem's best/worst bookkeeping as plain tensors (``None`` before any is kept)."""
+    best = getattr(problem, "_best", None)
+    if best is None:
+        return None
+
+    def pack(solutions):
+        return [None if s is None else [s.values.clone(), s.evals.clone()] for s in solutions]
+
+    return {
+        "best": pack(best),
+        "worst": pack(problem._worst),
+        "best_evals": problem._best_evals.clone(),
+        "worst_evals": problem._worst_evals.clone(),
+    }
+
+
+def load_solution_stats(problem: Problem, stats: dict | None) -> None:
+    """Restore what :func:`solution_stats_state` returned (``None``: nothing to restore)."""
+    if stats is None or not hasattr(problem, "_best"):
+        return
+
+    def unpack(packed):
+        out = []
+        for item in packed:
+            if item is None:
+                out.append(None)
+                continue
+            batch = SolutionBatch(problem, popsize=1, empty=True)
+            batch.access_values()[0] = item[0].to(batch.device)
+            batch.access_evals()[0] = item[1].to(batch.device)
+            out.append(batch[0])
+        return out
+
+    problem._best = unpack(stats["best"])
+    problem._worst = unpack(stats["worst"])
+    problem._best_evals = stats["best_evals"].to(problem.device)
+    problem._worst_evals = stats["worst_evals"].to(problem.device)
