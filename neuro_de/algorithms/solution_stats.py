@@ -25,6 +25,7 @@ uninterrupted one would have.
 
 from __future__ import annotations
 
+import torch
 from evotorch import Problem, Solution, SolutionBatch
 
 __all__ = ["evaluate_keeping_solution_stats", "solution_stats_state", "load_solution_stats"]
@@ -75,27 +76,30 @@ def evaluate_keeping_solution_stats(problem: Problem, batch: SolutionBatch) -> N
 
     scores = batch.access_evals(0)
     maximising = problem.senses[0] == "max"
-    i_best = int(scores.argmax() if maximising else scores.argmin())
-    i_worst = int(scores.argmin() if maximising else scores.argmax())
-    best_score = float(scores[i_best])
-    worst_score = float(scores[i_worst])
-    # Host floats are exact copies of the eval-dtype numbers, so these strict comparisons
-    # decide exactly as EvoTorch's tensor comparisons do (NaN: false both ways).
-    old_best = float(problem._best_evals[0])
-    old_worst = float(problem._worst_evals[0])
-    if (best_score > old_best) if maximising else (best_score < old_best):
-        problem._best_evals[0] = best_score
+    # The batch's extremes as host floats (exact copies of the eval-dtype numbers, so the
+    # strict comparisons below decide exactly as EvoTorch's tensor comparisons do). A NaN
+    # anywhere makes both NaN, as EvoTorch's argmin/argmax then pick a NaN row: nothing
+    # compares true and nothing changes.
+    low, high = (float(v) for v in torch.aminmax(scores))
+    best_score, worst_score = (high, low) if maximising else (low, high)
+    best_eval = float(problem._best_evals[0])
+    worst_eval = float(problem._worst_evals[0])
+    if (best_score > best_eval) if maximising else (best_score < best_eval):
+        i_best = int(scores.argmax() if maximising else scores.argmin())  # EvoTorch's row
+        problem._best_evals[0] = best_eval = best_score
         problem._best[0] = _copy_of_row(batch, i_best)
-    if (worst_score < old_worst) if maximising else (worst_score > old_worst):
-        problem._worst_evals[0] = worst_score
+    if (worst_score < worst_eval) if maximising else (worst_score > worst_eval):
+        i_worst = int(scores.argmin() if maximising else scores.argmax())
+        problem._worst_evals[0] = worst_eval = worst_score
         problem._worst[0] = _copy_of_row(batch, i_worst)
 
-    best, worst = problem._best[0], problem._worst[0]
+    # best_eval / worst_eval: EvoTorch reads them back from the kept solutions, which hold
+    # the same numbers as _best_evals / _worst_evals
     status = {
-        "best": best,
-        "worst": worst,
-        "best_eval": float(best.evals[0]),
-        "worst_eval": float(worst.evals[0]),
+        "best": problem._best[0],
+        "worst": problem._worst[0],
+        "best_eval": best_eval,
+        "worst_eval": worst_eval,
     }
     status.update(problem._after_eval_status)  # the hooks' items, ordered as EvoTorch does
     problem._after_eval_status = status
