@@ -26,9 +26,9 @@ peer on the same machine at the same moment rather than a number measured earlie
 
 Two floor rows are printed per function: ``f(pop)`` (the bare call) and
 ``problem.evaluate`` (EvoTorch's evaluation of a fresh ``SolutionBatch`` of the same size:
-the part of every generation that no algorithm avoids; it is a lower bound, since EvoTorch
-also clones the best solution whenever it improves, which happens during a run but not when
-the same batch is re-evaluated). Reference lines give the targets,
+EvoTorch's own path, best/worst bookkeeping included; our algorithms evaluate through
+``neuro_de.algorithms.solution_stats``, which keeps the same statistics more cheaply, so in a
+run they pay less than this row for the evaluation itself). Reference lines give the targets,
 measured elsewhere on this machine with the same protocol (EvoX 1.4, eager mode).
 
 With ``--calls``, a second table gives the **torch calls per generation** of each algorithm
