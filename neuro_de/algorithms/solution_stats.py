@@ -10,13 +10,15 @@ new best in most generations, so that clone was the largest single cost left bet
 SHADE and DE (docs/design.md, "Best-solution bookkeeping").
 
 :func:`evaluate_keeping_solution_stats` evaluates the batch with EvoTorch's bookkeeping
-switched off for that one call and then does the same bookkeeping itself: the same
-``argmin`` / ``argmax`` (so NaN evaluations behave the same: a NaN row is picked, compares
-false, and nothing changes), the same strict comparisons against ``problem._best_evals``,
-the same attributes updated and the same status dictionary, with the new best or worst copied
-into a fresh one-row batch (~0.07 ms) instead. Where any of that could differ (several
-objectives, object-valued solutions, a subclass that overrides the bookkeeping, the very first
-evaluation, which initialises it), EvoTorch's own code runs.
+switched off for that one call and then does the same bookkeeping itself: the batch's
+extremes from one ``aminmax`` (a NaN anywhere makes both NaN, so nothing compares true and
+nothing changes, as with EvoTorch's ``argmin`` / ``argmax``, which then pick a NaN row),
+the same strict comparisons against ``problem._best_evals``, EvoTorch's ``argmin`` /
+``argmax`` for the row of an improvement, the same attributes updated and the same status
+dictionary, with the new best or worst copied into a fresh one-row batch (~0.05 ms). Where
+any of that could differ (several objectives, object-valued solutions, a subclass that
+overrides the bookkeeping, the very first evaluation, which initialises it), EvoTorch's own
+code runs.
 
 :func:`solution_stats_state` and :func:`load_solution_stats` carry the same attributes
 through ``state_dict()`` / ``load_state_dict()``, so a resumed run logs the numbers the
@@ -47,12 +49,21 @@ def _fast_path_applies(problem: Problem, batch: SolutionBatch) -> bool:
     return bool(stores)
 
 
+def _solution_in(one: SolutionBatch, values: torch.Tensor, evals: torch.Tensor) -> Solution:
+    """The :class:`~evotorch.Solution` of the empty one-row batch ``one``, holding copies of
+    ``values`` and ``evals`` (the whole evaluation row, extra evaluation data included)."""
+    one.access_values(keep_evals=True)[0].copy_(values)
+    one.access_evals()[0].copy_(evals)
+    return Solution(one, 0)
+
+
 def _copy_of_row(batch: SolutionBatch, index: int) -> Solution:
     """An independent :class:`~evotorch.Solution` equal to ``batch[index].clone()``."""
-    one = SolutionBatch(like=batch, popsize=1, empty=True)
-    one.access_values(keep_evals=True)[0].copy_(batch.access_values(keep_evals=True)[index])
-    one.access_evals()[0].copy_(batch.access_evals()[index])
-    return Solution(one, 0)
+    return _solution_in(
+        SolutionBatch(like=batch, popsize=1, empty=True),
+        batch.access_values(keep_evals=True)[index],
+        batch.access_evals()[index],
+    )
 
 
 def evaluate_keeping_solution_stats(problem: Problem, batch: SolutionBatch) -> None:
@@ -128,16 +139,11 @@ def load_solution_stats(problem: Problem, stats: dict | None) -> None:
         return
 
     def unpack(packed):
-        out = []
-        for item in packed:
-            if item is None:
-                out.append(None)
-                continue
-            batch = SolutionBatch(problem, popsize=1, empty=True)
-            batch.access_values()[0] = item[0].to(batch.device)
-            batch.access_evals()[0] = item[1].to(batch.device)
-            out.append(batch[0])
-        return out
+        return [
+            None if item is None
+            else _solution_in(SolutionBatch(problem, popsize=1, empty=True), item[0], item[1])
+            for item in packed
+        ]
 
     problem._best = unpack(stats["best"])
     problem._worst = unpack(stats["worst"])
