@@ -85,22 +85,15 @@ class SuccessHistoryMemory:
         self.means = tuple(kind for _, kind in params.values())
         init = torch.tensor([float(v) for v, _ in params.values()], dtype=dtype)
         self.values = init.to(device).reshape(-1, 1, 1).repeat(1, num_strategies, size)
-        self.position = torch.zeros(num_strategies, dtype=torch.int64, device=device)
-        self._lehmer = torch.tensor(
-            [k == "lehmer" for k in self.means], dtype=torch.bool, device=device
-        )
-        # columns of the per-strategy sums [sum w, sum w v_p, sum w v_p^2] that form each
+        # the write positions pos_k, on the host: the update reads its sums there anyway
+        self._position = [0] * int(num_strategies)
+        # which of the per-strategy sums [sum w, sum w v_p, sum w v_p^2] form each
         # parameter's numerator and denominator (Lehmer: w v^2 / w v; mean: w v / w)
         p = len(self.names)
-        lehmer = [k == "lehmer" for k in self.means]
-        self._num_cols = torch.tensor(
-            [1 + p + i if leh else 1 + i for i, leh in enumerate(lehmer)], device=device
+        self._ratio_cols = tuple(
+            (1 + p + i, 1 + i) if kind == "lehmer" else (1 + i, 0)
+            for i, kind in enumerate(self.means)
         )
-        self._den_cols = torch.tensor(
-            [1 + i if leh else 0 for i, leh in enumerate(lehmer)], device=device
-        )
-        self._rows = torch.arange(num_strategies, device=device)
-        self._updated_one = torch.ones(1, dtype=torch.bool, device=device)
         self._table_cache: tuple | None = None  # see _table
 
     def __getitem__(self, name: str) -> torch.Tensor:
@@ -127,7 +120,7 @@ class SuccessHistoryMemory:
         strategy_ids: torch.Tensor | None,
         values: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor,
         improvements: torch.Tensor,
-    ) -> torch.Tensor:
+    ) -> tuple[bool, ...]:
         r"""Record one generation's successes.
 
         The entries may be the successes alone or a whole generation: an entry of weight 0
@@ -137,7 +130,9 @@ class SuccessHistoryMemory:
         The weighted sums of every strategy come from one product: with the ``(1 + 2P, s)``
         float64 table :math:`C = [1; v_1..v_P; v_1^2..v_P^2]`, the sums
         :math:`[\sum w, \sum w v_p, \sum w v_p^2]` are :math:`C w` for one strategy, and
-        the ``index_add`` of the columns of :math:`C \odot w` by strategy otherwise.
+        the ``index_add`` of the columns of :math:`C \odot w` by strategy otherwise. They are
+        read to the host in one transfer, and the means and positions follow from them
+        there (a handful of floats: cheaper than as many small tensor operations).
 
         Args:
             strategy_ids: ``(s,)`` strategy of each entry (may be None for a memory of one
@@ -151,40 +146,42 @@ class SuccessHistoryMemory:
                 limit of the weighted mean would.
 
         Returns:
-            The ``(num_strategies,)`` bool mask of rows that were updated (those with a
-            positive total weight).
+            For each strategy (row), whether it was updated (a positive total weight).
         """
         k = self.values.shape[1]
         if isinstance(values, Mapping):
             values = [values[n] for n in self.names]
         elif isinstance(values, torch.Tensor):
             values = values.unbind(0)
-        w = torch.nan_to_num(improvements.to(torch.float64), nan=0.0, posinf=1e300)
+        w = improvements if improvements.dtype == torch.float64 else improvements.to(torch.float64)
+        w = torch.nan_to_num(w, nan=0.0, posinf=1e300)
         table, value_rows, block, squares = self._table(w.shape[0])
         for row, v in zip(value_rows, values, strict=True):
             row.copy_(v)
         torch.mul(block, block, out=squares)
-        flat = self.values.view(self.values.shape[0], -1)  # (P, K*H); cell (k, pos_k)
+        # the (1 + 2P) sums of each strategy, read to the host at once (one sync): the
+        # means, the no-success test and the positions are a few Python floats from there
         if k == 1:
-            sums = torch.mv(table, w)  # (1 + 2P,)
-            if not float(sums[0]) > 0:  # no success: the memory keeps its values and position
-                return ~self._updated_one
-            # den > 0 but for a Lehmer mean of values that are all 0 (0 / 0: 0)
-            means = sums.index_select(0, self._num_cols).div_(sums.index_select(0, self._den_cols))
-            flat.index_copy_(1, self.position, means.nan_to_num_(0.0).unsqueeze(1).to(flat.dtype))
-            self.position.add_(1).remainder_(self.size)
-            return self._updated_one
-        sums = torch.zeros((table.shape[0], k), dtype=torch.float64, device=w.device)
-        sums.index_add_(1, strategy_ids, torch.mul(table, w))  # (1 + 2P, K)
-        num = sums.index_select(0, self._num_cols)  # (P, K)
-        den = sums.index_select(0, self._den_cols)
-        means = num.div_(den).nan_to_num_(0.0).to(self.values.dtype)
-        has = sums[0] > 0
-        cells = torch.add(self.position, self._rows, alpha=self.size)
-        current = flat.index_select(1, cells)  # (P, K)
-        flat.index_copy_(1, cells, torch.where(has, means, current))
-        self.position.add_(has).remainder_(self.size)  # in place: it is persistent state
-        return has
+            sums = [torch.mv(table, w).tolist()]
+        else:
+            per_strategy = torch.zeros((table.shape[0], k), dtype=torch.float64, device=w.device)
+            sums = per_strategy.index_add_(1, strategy_ids, torch.mul(table, w)).T.tolist()
+        updated = tuple(row[0] > 0 for row in sums)  # False for no success (and for NaN)
+        for strategy, row in enumerate(sums):
+            if not updated[strategy]:
+                continue  # no success: the row keeps its values and its position
+            pos = self._position[strategy]
+            for param, (num, den) in enumerate(self._ratio_cols):
+                # den > 0 but for a Lehmer mean of values that are all 0 (0 / 0: 0)
+                mean = row[num] / row[den] if row[den] != 0 else 0.0
+                self.values[param, strategy, pos] = mean if mean == mean else 0.0
+            self._position[strategy] = (pos + 1) % self.size
+        return updated
+
+    @property
+    def position(self) -> torch.Tensor:
+        """The ``(num_strategies,)`` write positions :math:`pos_k` (a new int64 tensor)."""
+        return torch.tensor(self._position, dtype=torch.int64, device=self.values.device)
 
     def _table(self, s: int) -> tuple:
         """The ``(1 + 2P, s)`` float64 table of :meth:`update` (row 0 all ones) and views of
@@ -199,11 +196,16 @@ class SuccessHistoryMemory:
         return self._table_cache
 
     def state_dict(self) -> dict:
-        return {"values": self.values.clone(), "position": self.position.clone()}
+        return {"values": self.values.clone(), "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
         self.values.copy_(state["values"])
-        self.position.copy_(state["position"])
+        position = [int(v) for v in torch.as_tensor(state["position"]).reshape(-1).tolist()]
+        if len(position) != len(self._position):
+            raise ValueError(
+                f"Memory state has {len(position)} positions, expected {len(self._position)}."
+            )
+        self._position = position
 
 
 class Archive:
