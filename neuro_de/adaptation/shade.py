@@ -272,15 +272,16 @@ class Archive:
             self.count += k
             return
         excess = old + k - self.capacity
-        # members 0..old-1 then newcomers old..old+k-1; the first `excess` of a random order
+        # members 0..old-1 then newcomers old..old+k-1 get the labels of a random
+        # permutation; those labelled below `excess` (a uniformly random `excess`-subset)
         # are deleted
-        order = torch.randperm(old + k, generator=generator, device=self.data.device)
-        deleted, kept = order[:excess], order[excess:]
+        labels = torch.randperm(old + k, generator=generator, device=self.data.device)
         # slots to fill: deleted members, then the free tail (if the archive was not full)
-        slots = deleted[deleted < old]
+        slots = torch.nonzero(labels[:old] < excess, as_tuple=True)[0]
         if old < self.capacity:
             slots = torch.cat([slots, self._positions[old:]])
-        survivors = kept[kept >= old] - old  # newcomers that stay: as many as the slots
+        # newcomers that stay: as many as the slots
+        survivors = torch.nonzero(labels[old:] >= excess, as_tuple=True)[0]
         if index is not None:
             survivors = index.index_select(0, survivors)
         self.data.index_copy_(0, slots, rows.index_select(0, survivors))
