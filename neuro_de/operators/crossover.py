@@ -20,29 +20,39 @@ _LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
 
 
 def crossover_thresholds(CR: torch.Tensor | float, num_rows: int, *, device=None) -> torch.Tensor:
-    """Per-row thresholds ``round(CR * 2**16) - 2**15`` compared with int16 draws, an
-    ``(num_rows, 1)`` float32 tensor (for a number ``CR``, made once and cached). The
-    thresholds are integers in [-2**15, 2**15], exact in float32; an int16 draw compares
-    with a float32 threshold ~1.5x faster than with an int32 one on CPU (int16 itself cannot
-    hold the 2**15 of CR = 1)."""
+    """Per-row thresholds ``CR * 2**16 - (2**15 + 1/2)`` compared with int16 draws ``h``,
+    an ``(num_rows, 1)`` float32 tensor (for a number ``CR``, made once and cached).
+
+    An integer ``h`` is below the threshold exactly when ``h < round(CR * 2**16) - 2**15``
+    (a tie ``CR * 2**16 = k + 1/2`` rounded down), so the decision probability is ``CR``
+    rounded to a multiple of ``2**-16``, exact at 0 and 1. The threshold is exact in
+    float32 for a float32 ``CR`` (its multiple of ``2**-8`` below ``2**15`` fits in 24 bits),
+    and one ``add`` makes it; other dtypes are rounded to float32 first. An int16 draw
+    compares with a float32 threshold ~1.5x faster than with an int32 one on CPU (int16
+    itself cannot hold the ``2**15`` of CR = 1)."""
     if not isinstance(CR, torch.Tensor):
         return _scalar_thresholds(float(CR), num_rows, str(torch.device(device or "cpu")))
     if CR.shape != (num_rows,) or (device is not None and CR.device != torch.device(device)):
         CR = CR.to(device=device).reshape(-1).expand(num_rows)  # (n,) as the engine gives
     cr = CR.view(num_rows, 1)
-    if cr.dtype not in (torch.float32, torch.float64):  # half types cannot hold CR * 2**16
+    if cr.dtype != torch.float32:
         cr = cr.to(torch.float32)
-    # CR * 2**16 is exact in float32/64 (a power of 2), so is its rounding and the integer
-    # minus 2**15 (below 2**24): no float64 copy of a float32 CR is needed
-    levels = torch.mul(cr, _LEVELS).round_().sub_(_LEVELS // 2)
-    return levels if levels.dtype == torch.float32 else levels.to(torch.float32)
+    return torch.add(_OFFSET, cr, alpha=_LEVELS)
+
+
+def _make_offset() -> torch.Tensor:
+    with torch.inference_mode(False):  # an ordinary 0-d tensor, usable in and out of it
+        return torch.tensor(-(_LEVELS // 2) - 0.5, dtype=torch.float32)
+
+
+_OFFSET = _make_offset()  # a 0-d CPU tensor combines with a tensor on any device
 
 
 @functools.lru_cache(maxsize=64)
 def _scalar_thresholds(cr: float, num_rows: int, device: str) -> torch.Tensor:
     with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
-        level = round(cr * _LEVELS) - _LEVELS // 2
-        return torch.full((num_rows, 1), float(level), dtype=torch.float32, device=device)
+        level = float(torch.add(_OFFSET, torch.tensor(cr, dtype=torch.float32), alpha=_LEVELS))
+        return torch.full((num_rows, 1), level, dtype=torch.float32, device=device)
 
 
 def binomial_mask(
