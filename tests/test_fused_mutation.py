@@ -3,6 +3,7 @@ loop-free index draw, checked against per-strategy evaluation and by hand."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from evotorch import Problem
@@ -149,8 +150,18 @@ def test_sample_distinct_from_rows_rejects_shrinking_pools():
         sample_distinct_from_rows([9, 8], 2, num_rows=8)
 
 
-def _fixed_draws(monkeypatch, r_all):
-    monkeypatch.setattr(engine, "sample_distinct_from_rows", lambda *a, **k: r_all.clone())
+def _fixed_draws(monkeypatch, searcher, r_all, utility, seed=0):
+    """Fix the engine's index draw to ``r_all``, its parents' utilities to ``utility`` and
+    its block of uniforms to a seeded one (returned)."""
+
+    def columns(pools, u, out):
+        out[:] = r_all.numpy()
+
+    monkeypatch.setattr(engine, "distinct_columns", columns)
+    searcher._h_util[:] = utility.numpy()
+    rng = np.random.default_rng(seed)
+    searcher._u = rng.random((len(searcher._u_rows), N))
+    return searcher._u
 
 
 def _expected_rows(searcher, ids, F, utility, parents, r_all, K=None, pbest=None, union=None):
@@ -178,17 +189,44 @@ def test_fused_pool_equals_each_strategy_on_its_rows(monkeypatch):
     assert searcher._fused is not None
     parents = searcher.population.values.clone()
     utility = searcher.utility(searcher.population)
-    ids = torch.tensor([0, 1, 2, 3, 4, 0, 3, 4])
-    F = torch.linspace(0.2, 0.9, N, dtype=torch.float64)
+    ids = np.array([0, 1, 2, 3, 4, 0, 3, 4])
+    F = np.linspace(0.2, 0.9, N)
     r_all = torch.stack([(torch.arange(N) + s) % N for s in (1, 2, 3, 5)], dim=1)
-    _fixed_draws(monkeypatch, r_all)
-    state = searcher.problem.generator.get_state()
+    _fixed_draws(monkeypatch, searcher, r_all, utility)
     out = torch.empty(N, D, dtype=torch.float64)
-    out = searcher._fused_mutants(ids, F, utility, parents, out)
-    replay = torch.Generator().set_state(state)
-    K = torch.rand((N, 1), generator=replay, dtype=torch.float64)  # the only draw left
-    expected = _expected_rows(searcher, ids, F, utility, parents, r_all, K=K)
+    out = searcher._fused_mutants(ids, F, parents, out)
+    K = torch.from_numpy(searcher._uniforms("K")).unsqueeze(1)  # K ~ U(0, 1) per individual
+    expected = _expected_rows(
+        searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all, K=K
+    )
     assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_fused_coefficient_function_runs_after_the_host_tables(monkeypatch):
+    """A strategy whose coefficients a torch function computes (not the built-in
+    trigonometric rule) gets them added on its rows after the host kernel."""
+    trig = STRATEGIES["trigonometric"]
+    custom = register_linear_strategy(
+        "test/trig-copy", ("r1", "r2", "r3"), coefficients=lambda ctx: trig.coef_fn(ctx),
+        overwrite=True,
+    )
+    try:
+        searcher = DE(problem(), popsize=N, strategy=["rand/1", custom.name])
+        searcher.step()
+        assert searcher._fused.coef_kind.tolist() == [0, 2]
+        parents = searcher.population.values.clone()
+        utility = searcher.utility(searcher.population)
+        ids = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+        F = np.full(N, 0.7)
+        r_all = torch.stack([(torch.arange(N) + s) % N for s in (1, 2, 3)], dim=1)
+        _fixed_draws(monkeypatch, searcher, r_all, utility)
+        out = searcher._fused_mutants(ids, F, parents, torch.empty(N, D, dtype=torch.float64))
+        expected = _expected_rows(
+            searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all
+        )
+        assert torch.allclose(out, expected, atol=1e-12)
+    finally:
+        STRATEGIES.pop("test/trig-copy", None)
 
 
 def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
@@ -202,15 +240,16 @@ def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
     union = torch.cat([parents, searcher._archive.members])
     # r1 from the population, r2 from the union (several into the archive)
     r_all = torch.stack([(torch.arange(N) + 1) % N, N + torch.arange(N) % count], dim=1)
-    _fixed_draws(monkeypatch, r_all)
-    pbest = torch.arange(N).flip(0)
-    monkeypatch.setattr(searcher, "_p_best_indices", lambda u, n: pbest)
-    ids = torch.zeros(N, dtype=torch.int64)
-    F = torch.full((N,), 0.5, dtype=torch.float64)
+    _fixed_draws(monkeypatch, searcher, r_all, utility)
+    pbest = np.arange(N)[::-1].copy()
+    monkeypatch.setattr(searcher, "_p_best_picks", lambda rows=None: pbest)
+    ids = np.zeros(N, dtype=np.int64)
+    F = np.full(N, 0.5)
     out = torch.empty(N, D, dtype=torch.float64)
-    out = searcher._fused_mutants(ids, F, utility, parents, out)
+    out = searcher._fused_mutants(ids, F, parents, out)
     expected = _expected_rows(
-        searcher, ids, F, utility, parents, r_all, pbest=pbest, union=union
+        searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all,
+        pbest=torch.from_numpy(pbest), union=union,
     )
     assert torch.allclose(out, expected, atol=1e-12)
 
@@ -269,9 +308,9 @@ def test_shade_repairs_in_the_crossover_only_for_parents_inside():
     # and every such trial beats its parent, so no 3.0 is left
     assert not bool((searcher._values == 3.0).any())
     searcher._parents_inside = False
+    searcher._u = np.random.default_rng(0).random((len(searcher._u_rows), 20))
     searcher._build_trials(
-        torch.zeros(20, dtype=torch.int64), torch.full((20,), 0.5), torch.full((20,), 0.9),
-        searcher.utility(searcher._population),
+        np.zeros(20, dtype=np.int64), np.full(20, 0.5, np.float32), np.full(20, 0.9, np.float32)
     )
     assert searcher._parents_inside is None
 

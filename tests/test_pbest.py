@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from evotorch import Problem
@@ -43,7 +44,13 @@ def test_engine_picks_follow_the_law_on_the_sorted_population():
     order = torch.argsort(utility)
     rank_of = torch.empty(n, dtype=torch.int64)
     rank_of[order] = torch.arange(n)
-    picks = torch.cat([searcher._p_best_indices(utility, n) for _ in range(4000)])
+    searcher._h_util[:] = utility.numpy()
+    rng = np.random.default_rng(2)
+    draws = []
+    for _ in range(4000):
+        searcher._u = rng.random((len(searcher._u_rows), n))
+        draws.append(torch.from_numpy(searcher._p_best_picks().copy()))
+    picks = torch.cat(draws)
     freq = torch.bincount(rank_of[picks], minlength=n).double() / picks.numel()
     law = torch.zeros(n, dtype=torch.float64)
     raw = p_best_rank_law(n, *searcher._p_best)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
+
+from ..host import as_host, host_dtype, host_rows_view, host_view, to_device, uniforms
+from ..host.kernels import archive_plan, copy_rows, memory_cells, memory_update
 
 __all__ = ["SuccessHistoryMemory", "Archive", "weighted_mean"]
 
@@ -54,7 +58,10 @@ class SuccessHistoryMemory:
     :math:`pos_k`, which then advances: :math:`pos_k \leftarrow (pos_k + 1) \bmod H`.
     Strategies without success leave their rows untouched (SHADE's "no update" rule). The
     parameters of one memory (SHADE: F and CR) share the slot draw and the position, as in
-    SHADE, and are updated in a single vectorised pass.
+    SHADE, and are updated in a single pass.
+
+    The memory lives on the host (a NumPy array; :attr:`values` is a CPU tensor sharing
+    it) and its draw and update are compiled kernels (:mod:`neuro_de.host.kernels`).
 
     Args:
         num_strategies: Number of rows (1 for plain SHADE).
@@ -62,7 +69,7 @@ class SuccessHistoryMemory:
         params: ``{name: (initial value, mean kind)}``, mean kind ``"lehmer"`` (SHADE's rule
             for F) or ``"arithmetic"`` (SHADE 2013's rule for CR). Default: one parameter
             ``"F"`` starting at 0.5 with the Lehmer mean.
-        device: Device of the memory.
+        dtype: dtype of the stored means.
     """
 
     def __init__(
@@ -71,7 +78,6 @@ class SuccessHistoryMemory:
         size: int,
         *,
         params: Mapping[str, tuple[float, str]] | None = None,
-        device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ):
         if size < 1:
@@ -83,63 +89,50 @@ class SuccessHistoryMemory:
         self.size = int(size)
         self.names = tuple(params)
         self.means = tuple(kind for _, kind in params.values())
-        init = torch.tensor([float(v) for v, _ in params.values()], dtype=dtype)
-        self.values = init.to(device).reshape(-1, 1, 1).repeat(1, num_strategies, size)
-        # the write positions pos_k, on the host: the update reads its sums there anyway
-        self._position = [0] * int(num_strategies)
-        # which of the per-strategy sums [sum w, sum w v_p, sum w v_p^2] form each
-        # parameter's numerator and denominator (Lehmer: w v^2 / w v; mean: w v / w)
-        p = len(self.names)
-        self._ratio_cols = tuple(
-            (1 + p + i, 1 + i) if kind == "lehmer" else (1 + i, 0)
-            for i, kind in enumerate(self.means)
-        )
-        self._table_cache: tuple | None = None  # see _table
+        np_dtype = host_dtype(dtype)
+        init = np.array([float(v) for v, _ in params.values()], np_dtype)
+        self._values = np.repeat(init.reshape(-1, 1, 1), num_strategies, 1).repeat(size, 2)
+        self.values = host_view(self._values)  # (P, K, H), sharing the host array
+        self._positions = np.zeros(int(num_strategies), np.int64)  # pos_k
+        self._lehmer = np.array([kind == "lehmer" for kind in self.means], np.bool_)
+        self._updated = np.zeros(int(num_strategies), np.bool_)
+        self._no_ids = np.empty(0, np.int64)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         """The ``(num_strategies, H)`` memory of parameter ``name`` (a view)."""
         return self.values[self.names.index(name)]
 
     def sample_slots(self, n: int, *, generator=None) -> torch.Tensor:
-        r"""Random memory slots :math:`r_i \sim U\{0, H-1\}`, one per individual."""
-        return torch.randint(0, self.size, (n,), generator=generator, device=self.values.device)
+        r"""Random memory slots :math:`r_i \sim U\{0, H-1\}`, one per individual (the rule
+        :meth:`draw_cells` applies to its uniforms)."""
+        u = uniforms(n, generator)
+        return torch.from_numpy(np.minimum((u * self.size).astype(np.int64), self.size - 1))
 
-    def locations(self, name: str, strategy_ids: torch.Tensor | None, slots: torch.Tensor):
-        """The cells :math:`M_{k_i, r_i}` of parameter ``name`` for each individual."""
-        return self.cells(strategy_ids, slots)[self.names.index(name)]
-
-    def cells(self, strategy_ids: torch.Tensor | None, slots: torch.Tensor) -> torch.Tensor:
-        """``(P, n)``: the cells :math:`M_{k_i, r_i}` of every parameter, one gather.
-        ``strategy_ids=None`` means row 0 for everyone (a memory of one strategy)."""
-        flat = self.values.view(self.values.shape[0], -1)  # (P, K * H)
-        index = slots if strategy_ids is None else torch.add(slots, strategy_ids, alpha=self.size)
-        return flat.index_select(1, index)
+    def draw_cells(self, strategy_ids: np.ndarray | None, u: np.ndarray, out: np.ndarray):
+        r"""The ``(P, n)`` cells :math:`M_{p, k_i, r_i}` of every parameter into ``out``, for
+        random slots :math:`r_i = \lfloor u_i H \rfloor`. ``strategy_ids=None`` means row 0
+        for everyone (a memory of one strategy)."""
+        memory_cells(self._values, self._no_ids if strategy_ids is None else strategy_ids, u, out)
+        return out
 
     def update(
         self,
-        strategy_ids: torch.Tensor | None,
+        strategy_ids,
         values: Mapping[str, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor,
-        improvements: torch.Tensor,
+        improvements,
     ) -> tuple[bool, ...]:
         r"""Record one generation's successes.
 
         The entries may be the successes alone or a whole generation: an entry of weight 0
         (a failure) or NaN (a non-finite trial) counts for nothing, so the caller need not
-        select the successful rows first.
-
-        The weighted sums of every strategy come from one product: with the ``(1 + 2P, s)``
-        float64 table :math:`C = [1; v_1..v_P; v_1^2..v_P^2]`, the sums
-        :math:`[\sum w, \sum w v_p, \sum w v_p^2]` are :math:`C w` for one strategy, and
-        the ``index_add`` of the columns of :math:`C \odot w` by strategy otherwise. They are
-        read to the host in one transfer, and the means and positions follow from them
-        there (a handful of floats: cheaper than as many small tensor operations).
+        select the successful rows first. The weighted sums are taken in float64.
 
         Args:
             strategy_ids: ``(s,)`` strategy of each entry (may be None for a memory of one
                 strategy).
             values: ``{name: (s,) values}`` for every parameter of the memory, a sequence of
-                ``(s,)`` tensors, or a ``(P, s)`` tensor, with the parameters in the
-                memory's order.
+                ``(s,)`` vectors, or a ``(P, s)`` array, with the parameters in the
+                memory's order (tensors or NumPy arrays).
             improvements: ``(s,)`` weights: :math:`|f(u_i) - f(x_i)| > 0` for a success, 0
                 (or NaN) for anything else. An infinite one (a trial beating a NaN/inf
                 parent) is capped at 1e300, so it dominates its strategy's means as the
@@ -148,64 +141,42 @@ class SuccessHistoryMemory:
         Returns:
             For each strategy (row), whether it was updated (a positive total weight).
         """
-        k = self.values.shape[1]
         if isinstance(values, Mapping):
             values = [values[n] for n in self.names]
-        elif isinstance(values, torch.Tensor):
-            values = values.unbind(0)
-        w = improvements if improvements.dtype == torch.float64 else improvements.to(torch.float64)
-        w = torch.nan_to_num(w, nan=0.0, posinf=1e300)
-        table, value_rows, block, squares = self._table(w.shape[0])
-        for row, v in zip(value_rows, values, strict=True):
-            row.copy_(v)
-        torch.mul(block, block, out=squares)
-        # the (1 + 2P) sums of each strategy, read to the host at once (one sync): the
-        # means, the no-success test and the positions are a few Python floats from there
-        if k == 1:
-            sums = [torch.mv(table, w).tolist()]
+        if isinstance(values, (list, tuple)):
+            params = np.stack([as_host(v, np.float64) for v in values]) if values else None
         else:
-            per_strategy = torch.zeros((table.shape[0], k), dtype=torch.float64, device=w.device)
-            sums = per_strategy.index_add_(1, strategy_ids, torch.mul(table, w)).T.tolist()
-        updated = tuple(row[0] > 0 for row in sums)  # False for no success (and for NaN)
-        for strategy, row in enumerate(sums):
-            if not updated[strategy]:
-                continue  # no success: the row keeps its values and its position
-            pos = self._position[strategy]
-            for param, (num, den) in enumerate(self._ratio_cols):
-                # den > 0 but for a Lehmer mean of values that are all 0 (0 / 0: 0)
-                mean = row[num] / row[den] if row[den] != 0 else 0.0
-                self.values[param, strategy, pos] = mean if mean == mean else 0.0
-            self._position[strategy] = (pos + 1) % self.size
-        return updated
+            params = as_host(values, np.float64)
+        weights = as_host(improvements, np.float64)
+        if params is None or params.shape[1] == 0:
+            params = np.zeros((len(self.names), 0))
+        ids = self._no_ids if strategy_ids is None else as_host(strategy_ids, np.int64)
+        memory_update(self._values, self._positions, self._lehmer, ids, params, weights,
+                      self._updated)
+        return tuple(bool(v) for v in self._updated)
+
+    def update_host(self, strategy_ids, params: np.ndarray, weights: np.ndarray) -> None:
+        """:meth:`update` for host arrays as the engine holds them (``params`` ``(P, n)``)."""
+        memory_update(self._values, self._positions, self._lehmer,
+                      self._no_ids if strategy_ids is None else strategy_ids, params, weights,
+                      self._updated)
 
     @property
     def position(self) -> torch.Tensor:
         """The ``(num_strategies,)`` write positions :math:`pos_k` (a new int64 tensor)."""
-        return torch.tensor(self._position, dtype=torch.int64, device=self.values.device)
-
-    def _table(self, s: int) -> tuple:
-        """The ``(1 + 2P, s)`` float64 table of :meth:`update` (row 0 all ones) and views of
-        it: each value row, the block of value rows, the block of square rows. Kept for the
-        last ``s`` (a DE population passes the same ``s`` every generation)."""
-        if self._table_cache is None or self._table_cache[0].shape[1] != s:
-            p = len(self.names)
-            with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
-                table = torch.ones((1 + 2 * p, s), dtype=torch.float64, device=self.values.device)
-            block = table[1 : 1 + p]
-            self._table_cache = (table, tuple(block.unbind(0)), block, table[1 + p :])
-        return self._table_cache
+        return torch.tensor(self._positions)
 
     def state_dict(self) -> dict:
-        return {"values": self.values.clone(), "position": self.position}
+        return {"values": torch.tensor(self._values), "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.values.copy_(state["values"])
-        position = [int(v) for v in torch.as_tensor(state["position"]).reshape(-1).tolist()]
-        if len(position) != len(self._position):
+        self._values[:] = as_host(state["values"], self._values.dtype)
+        position = as_host(torch.as_tensor(state["position"]), np.int64).reshape(-1)
+        if len(position) != len(self._positions):
             raise ValueError(
-                f"Memory state has {len(position)} positions, expected {len(self._position)}."
+                f"Memory state has {len(position)} positions, expected {len(self._positions)}."
             )
-        self._position = position
+        self._positions[:] = position
 
 
 class Archive:
@@ -244,7 +215,7 @@ class Archive:
         # one block, so population-or-archive indices need a single gather)
         self.data = storage
         self.count = 0
-        self._positions = torch.arange(self.capacity, device=self.data.device)
+        self._host_data = host_rows_view(storage)  # the CPU path of the row copies
 
     @property
     def members(self) -> torch.Tensor:
@@ -252,7 +223,8 @@ class Archive:
         return self.data[: self.count]
 
     def add(
-        self, rows: torch.Tensor, *, generator=None, index: torch.Tensor | None = None
+        self, rows: torch.Tensor, *, generator=None, index: torch.Tensor | None = None,
+        u: np.ndarray | None = None,
     ) -> None:
         """Insert the beaten parents ``rows`` (``(k, d)``), or ``rows[index]`` when ``index``
         is given (only the members that stay are then gathered).
@@ -260,32 +232,35 @@ class Archive:
         When the archive overflows, the members and the newcomers together keep a uniformly
         random subset of ``capacity`` of them: a random ``k``-subset of the ``count + k`` is
         deleted, the newcomers that survive fill the slots of the deleted members (and any
-        free slots), and nothing else moves.
+        free slots), and nothing else moves. The deletion uses ``k`` uniforms, ``u`` when
+        given (host float64), else drawn from ``generator``.
         """
-        k = rows.shape[0] if index is None else index.shape[0]
+        if index is None:
+            newcomers = np.arange(rows.shape[0], dtype=np.int64)
+        else:
+            newcomers = as_host(index, np.int64)
+        k = newcomers.shape[0]
         if k == 0 or self.capacity == 0:
             return
-        old = self.count
-        if old + k <= self.capacity:
-            new = rows if index is None else rows.index_select(0, index)
-            self.data[old : old + k] = new
-            self.count += k
+        if u is None:
+            u = uniforms(k, generator, device=self.data.device)
+        slots = np.empty(k, np.int64)
+        survivors = np.empty(k, np.int64)
+        written = archive_plan(self.count, self.capacity, newcomers, u, slots, survivors)
+        self.count = min(self.capacity, self.count + k)
+        if written == 0:
             return
-        excess = old + k - self.capacity
-        # members 0..old-1 then newcomers old..old+k-1 get the labels of a random
-        # permutation; those labelled below `excess` (a uniformly random `excess`-subset)
-        # are deleted
-        labels = torch.randperm(old + k, generator=generator, device=self.data.device)
-        # slots to fill: deleted members, then the free tail (if the archive was not full)
-        slots = torch.nonzero(labels[:old] < excess, as_tuple=True)[0]
-        if old < self.capacity:
-            slots = torch.cat([slots, self._positions[old:]])
-        # newcomers that stay: as many as the slots
-        survivors = torch.nonzero(labels[old:] >= excess, as_tuple=True)[0]
         if index is not None:
-            survivors = index.index_select(0, survivors)
-        self.data.index_copy_(0, slots, rows.index_select(0, survivors))
-        self.count = self.capacity
+            survivors = newcomers[survivors[:written]]
+        else:
+            survivors = survivors[:written]
+        source = host_rows_view(rows) if self._host_data is not None else None
+        if source is not None:  # each row copied once, straight into its slot
+            copy_rows(self._host_data, slots, source, survivors, written)
+            return
+        device = self.data.device
+        new = rows.index_select(0, to_device(survivors, device))
+        self.data.index_copy_(0, to_device(slots[:written], device), new)
 
     def state_dict(self) -> dict:
         return {"data": self.members.clone(), "count": self.count}

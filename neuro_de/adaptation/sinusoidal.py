@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 __all__ = ["sinusoidal_decreasing", "sinusoidal_increasing"]
@@ -21,9 +22,11 @@ def sinusoidal_decreasing(g: int, horizon: int, *, freq: float = 0.5) -> float:
     return 0.5 * (math.sin(2.0 * math.pi * freq * g + math.pi) * (horizon - g) / horizon + 1.0)
 
 
-def sinusoidal_increasing(g: int, horizon: int, freqs: torch.Tensor) -> torch.Tensor:
-    r"""Adaptive sinusoidal increasing adjustment, per individual frequency :math:`\nu_i`:
+def sinusoidal_increasing(g: int, horizon: int, freqs):
+    r"""Adaptive sinusoidal increasing adjustment, per individual frequency :math:`\nu_i`
+    (a tensor, or a NumPy array as the DE engine holds them):
 
     .. math:: F_i = \tfrac12 \left( \sin(2\pi \nu_i g) \frac{g}{G} + 1 \right)
     """
-    return 0.5 * (torch.sin(2.0 * math.pi * freqs * g) * (g / horizon) + 1.0)
+    sin = torch.sin if isinstance(freqs, torch.Tensor) else np.sin
+    return 0.5 * (sin(2.0 * math.pi * freqs * g) * (g / horizon) + 1.0)

@@ -23,6 +23,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from evotorch import Problem, SolutionBatch
 
@@ -31,11 +32,20 @@ from ..adaptation import (
     MedianCRMemory,
     StrategyLearner,
     SuccessHistoryMemory,
-    cauchy_regenerate,
-    normal_clipped,
-    normal_regenerate,
     sinusoidal_decreasing,
     sinusoidal_increasing,
+)
+from ..host import UniformBlock, as_host, host_dtype, host_rows_view, host_view, to_device
+from ..host.kernels import (
+    copy_rows,
+    distinct_columns,
+    draw_normal_clipped,
+    draw_truncated,
+    mutation_tables,
+    p_best_picks,
+    selection,
+    strategy_draw,
+    utility,
 )
 from ..operators import (
     BOUND_HANDLERS,
@@ -48,9 +58,9 @@ from ..operators import (
     inside_bounds,
     repair_bounds,
     sample_distinct,
-    sample_distinct_from_rows,
 )
-from .base import PopulationAlgorithm, copy_rows_where, plain_bound
+from ..operators.strategies import trigonometric_coefficients
+from .base import PopulationAlgorithm, plain_bound
 
 __all__ = ["DEEngine", "resolve_strategies"]
 
@@ -140,23 +150,27 @@ def _num_plain(strategies) -> int:
 class _FusedPool:
     """The tables that build the mutants of a pool of linear strategies in one pass.
 
-    Each individual's terms read from a row of ``values``, an ``(N, S)`` table of candidate
-    vector indices whose columns are the ``slots``: the target ``x``, ``best``, ``pbest``
-    (those the pool uses), the ``num_plain`` random individuals and, for an archive strategy,
-    one column drawn from population ∪ archive. Strategy ``k``'s term ``t`` reads slot
-    ``slot_table[k, t]`` and has coefficient ``a + b F + c K`` with
-    ``(a, b, c) = coef_table[k, :, t]``.
-    A strategy with fewer than ``T`` terms is padded with coefficient-0 terms on its own
-    first vector (so a padded term never reads a vector the mutant does not already use).
+    Each individual's terms read from its row of candidate vector indices
+    ``(x, best, pbest, r_0, ..., r_{c-1})`` (``c`` random columns: the ``num_plain`` random
+    individuals and, for an archive strategy, one drawn from population ∪ archive). Strategy
+    ``k``'s term ``t`` reads entry ``slot_table[k, t]`` of that row and has coefficient
+    ``a + b F + c K`` with ``(a, b, c)`` the entries ``[k, t]`` of ``const``, ``per_F``,
+    ``per_K``; ``coef_kind[k]`` is 0 for those, 1 for the trigonometric mutation (made by
+    the host kernel too) and 2 for another coefficient function (a torch function, run
+    after the kernel). A strategy with fewer than ``T`` terms is padded with coefficient-0
+    terms on its own first vector (so a padded term never reads a vector the mutant does
+    not already use). All tables are NumPy arrays, read by
+    :func:`~neuro_de.host.kernels.mutation_tables`.
     """
 
-    def __init__(self, strategies, *, device, dtype):
+    def __init__(self, strategies, *, dtype):
         self.num_plain = _num_plain(strategies)
         self.union_column = any("archive" in s.needs for s in strategies)
-        self.slots = [v for v in ("x", "best", "pbest") if any(v in s.vectors for s in strategies)]
-        first_random = len(self.slots)
+        self.num_columns = self.num_plain + int(self.union_column)
+        self.uses = {v for s in strategies for v in s.vectors if v in ("best", "pbest")}
         num_terms = max(s.num_terms for s in strategies)
-        table, const, per_F, per_K = [], [], [], []
+        fixed = {"x": 0, "best": 1, "pbest": 2}
+        table, const, per_F, per_K, kinds = [], [], [], [], []
         self.coef_fns = []
         for k, s in enumerate(strategies):
             row = []
@@ -164,11 +178,11 @@ class _FusedPool:
                 if v.startswith("r"):
                     j = int(v[1:])
                     if "archive" in s.needs and j == s.num_random:
-                        row.append(first_random + self.num_plain)  # the union column
+                        row.append(3 + self.num_plain)  # the union column
                     else:
-                        row.append(first_random + j - 1)
+                        row.append(3 + j - 1)
                 else:
-                    row.append(self.slots.index(v))
+                    row.append(fixed[v])
             pad = num_terms - len(row)
             table.append(row + [row[0]] * pad)
             coef = s.coef if s.coef_fn is None else [(0.0, 0.0, 0.0)] * s.num_terms
@@ -176,24 +190,25 @@ class _FusedPool:
             const.append([c[0] for c in coef])
             per_F.append([c[1] for c in coef])
             per_K.append([c[2] for c in coef])
-            if s.coef_fn is not None:
+            if s.coef_fn is None:
+                kinds.append(0)
+            elif s.coef_fn is trigonometric_coefficients:
+                kinds.append(1)
+            else:
+                kinds.append(2)
                 self.coef_fns.append((k, s.coef_fn))
         self.single = len(strategies) == 1
-        self.slot_table = torch.tensor(table, dtype=torch.int64, device=device)
-        self.identity_slots = self.single and table[0] == list(range(len(table[0]))) and (
-            len(table[0]) == first_random + self.num_plain + int(self.union_column)
-        )
-        # (K, 3, T): per strategy, the constant, F and K parts of each term's coefficient
-        self.coef_table = torch.tensor(
-            [list(row) for row in zip(const, per_F, per_K, strict=True)], dtype=dtype,
-            device=device,
-        )
+        self.num_terms = num_terms
+        self.slot_table = np.array(table, np.int64)
+        self.coef_kind = np.array(kinds, np.int64)
+        real = host_dtype(dtype)
+        self.const = np.array(const, real)
+        self.per_F = np.array(per_F, real)
+        self.per_K = np.array(per_K, real)
         self.needs_K = any("K" in s.needs for s in strategies)
-        # a single strategy's (constant, F, K) coefficient rows, split once
-        self.single_coef = tuple(self.coef_table[0].unbind(0)) if self.single else None
 
     @classmethod
-    def build(cls, strategies, *, device, dtype) -> _FusedPool | None:
+    def build(cls, strategies, *, dtype) -> _FusedPool | None:
         """The tables for ``strategies``, or None when the pool cannot be fused: a strategy
         returns mutants, or an archive strategy shares the pool with strategies that use
         more random individuals (its union column must avoid only its own picks)."""
@@ -202,7 +217,7 @@ class _FusedPool:
         num_plain = _num_plain(strategies)
         if any("archive" in s.needs and s.num_random - 1 != num_plain for s in strategies):
             return None
-        return cls(strategies, device=device, dtype=dtype)
+        return cls(strategies, dtype=dtype)
 
 
 class _CheckBackoff:
@@ -230,7 +245,15 @@ class _CheckBackoff:
 
 class DEEngine(PopulationAlgorithm):
     """Configurable DE engine; use the public classes (:class:`DE`, :class:`SaDE`,
-    :class:`SHADE`, :class:`SAShadeTriEnsin`), which fix its options to each paper."""
+    :class:`SHADE`, :class:`SAShadeTriEnsin`), which fix its options to each paper.
+
+    The per-individual bookkeeping (strategy ids, F, CR, memory slots, p-best picks, the
+    selection's outcome and the adaptation updates) runs on the host, in NumPy buffers
+    made once and the compiled kernels of :mod:`neuro_de.host.kernels`; the genome
+    work (mutants, crossover, repair, evaluation, row copies) runs in torch on the problem's
+    device. All the generation's small random numbers come from one block of uniforms drawn
+    from the problem's generator (docs/design.md, "Host bookkeeping").
+    """
 
     def __init__(
         self,
@@ -296,32 +319,23 @@ class DEEngine(PopulationAlgorithm):
         self._bounds_handling = bounds_handling
         device, dtype = self._population.device, problem.dtype
         self._device, self._dtype = device, dtype
+        n = self._popsize
         n_strat = len(strategies)
-        self._crossover_flags = torch.tensor(
-            [s.crossover for s in strategies], device=device, dtype=torch.bool
-        )
+        self._crossover_flags = np.array([s.crossover for s in strategies], np.bool_)
 
-        # strategy choice
+        # strategy choice (on the host)
         self._learner: StrategyLearner | None = None
-        self._fixed_probs: torch.Tensor | None = None
+        self._fixed_probs: np.ndarray | None = None
         if learner is not None and n_strat > 1:
-            self._learner = StrategyLearner(n_strat, device=device, **learner)
+            self._learner = StrategyLearner(n_strat, **learner)
         elif strategy_probabilities is not None:
-            self._fixed_probs = torch.tensor(strategy_probabilities, dtype=torch.float64)
+            self._fixed_probs = np.array(strategy_probabilities, np.float64)
         elif n_strat > 1:
-            self._fixed_probs = torch.full((n_strat,), 1.0 / n_strat, dtype=torch.float64)
-        if self._fixed_probs is not None:
-            self._fixed_probs = self._fixed_probs.to(device)
+            self._fixed_probs = np.full(n_strat, 1.0 / n_strat)
 
         # parameters
         self._F_fixed = F
         self._CR_fixed = float(CR)
-        # DE's fixed F and CR per individual, made once (read-only in every generation)
-        self._constant_CR = torch.full((self._popsize,), self._CR_fixed, device=device, dtype=dtype)
-        self._constant_F = (
-            None if isinstance(F, tuple)
-            else torch.full((self._popsize,), float(F), device=device, dtype=dtype)
-        )
         self._sade_F = (float(sade_F[0]), float(sade_F[1]))
         self._sade_CR_std = float(sade_CR_std)
         self._clip_F = bool(clip_F)
@@ -334,10 +348,9 @@ class DEEngine(PopulationAlgorithm):
         if scheme == "sade":
             self._cr_memory = MedianCRMemory(
                 n_strat,
-                self._popsize,
+                n,
                 learning_period=(learner or {}).get("learning_period", 50),
                 init=0.5 if CR_init is None else CR_init,
-                device=device,
                 dtype=dtype,
             )
         elif scheme == "shade":
@@ -347,7 +360,6 @@ class DEEngine(PopulationAlgorithm):
                 n_strat,
                 memory_size,
                 params={"F": (f0, "lehmer"), "CR": (c0, cr_mean)},
-                device=device,
                 dtype=dtype,
             )
 
@@ -367,30 +379,27 @@ class DEEngine(PopulationAlgorithm):
                 n_strat,
                 memory_size,
                 params={"freq": (float(sinusoidal.get("freq_init", 0.5)), "lehmer")},
-                device=device,
-                dtype=dtype,
+                dtype=torch.float64,
             )
 
         # archive and p-best
         self._archive: Archive | None = None
         self._union: torch.Tensor | None = None  # population ++ archive, one block
         if needs_archive and archive_rate > 0:
-            cap = int(round(archive_rate * self._popsize))
+            cap = int(round(archive_rate * n))
             self._archive = self._attach_archive(problem, cap)
         p_max = float(p_best[1])
         if p_best[0] is not None:
             p_min = float(p_best[0])
         else:  # SHADE's 2/N (at least two p-best); below N = 10 it exceeds p_max = 0.2
-            p_min = 2.0 / self._popsize
+            p_min = 2.0 / n
             p_max = max(p_max, p_min)
         self._p_best = (p_min, p_max)
         if not (0 < self._p_best[0] <= self._p_best[1] <= 1):
             raise ValueError(f"`p_best` range must satisfy 0 < min <= max <= 1, got {p_best}.")
-        self._p_best_cdf = torch.tensor(
-            p_best_rank_cdf(self._popsize, *self._p_best), dtype=torch.float64, device=device
-        )
+        self._p_best_cdf = np.array(p_best_rank_cdf(n, *self._p_best), np.float64)
 
-        self._trials = SolutionBatch(problem, self._popsize, empty=True)
+        self._trials = SolutionBatch(problem, n, empty=True)
         # per-generation constants, made once: plain-tensor bounds (EvoTorch's read-only
         # tensors route every op through __torch_function__), row indices, strategy needs
         # (one uniform bound a number and the other a tensor would be a pair clamp rejects)
@@ -405,22 +414,102 @@ class DEEngine(PopulationAlgorithm):
             self._midpoint_bounds = (self._lb, self._ub)
         self._parents_inside: bool | None = None  # known inside the bounds (None: check)
         self._midpoint_checks = _CheckBackoff()  # when to look for mutants outside (CPU)
-        self._rows = torch.arange(self._popsize, device=device)
+        self._rows = torch.arange(n, device=device)
         self._self_exclude = self._rows[:, None]
         self._needs_best = any("best" in s.needs for s in strategies)
         self._all_crossover = all(s.crossover for s in strategies)
-        self._fused = _FusedPool.build(strategies, device=device, dtype=dtype)
-        self._zero_ids: torch.Tensor | None = None  # strategy 0 for all (one strategy), cached
+        self._fused = _FusedPool.build(strategies, dtype=dtype)
+        self._make_host_buffers()
         # the storage of the parents' and trials' values and evaluations: EvoTorch's
         # SolutionBatch keeps one tensor each for its lifetime, so the references stay valid
         # (and spare eight accessor calls per generation)
         self._bind_storage()
+
+    def _make_host_buffers(self) -> None:
+        """The host buffers of the bookkeeping, made once, each with a tensor view of it for
+        the CPU (on an accelerator the values are copied each generation), and the layout
+        of the generation's block of uniforms: one row of ``N`` per draw that needs it."""
+        n = self._popsize
+        real = host_dtype(self._dtype)
+        self._h_util = np.empty(n, np.float64)  # the parents' minimisation utilities
+        self._h_zero_ids = np.zeros(n, np.int64)
+        self._h_ids = np.zeros(n, np.int64)
+        self._h_params = np.empty((2, n), real)  # F and CR (rows of one block)
+        self._h_F, self._h_CR = self._h_params[0], self._h_params[1]
+        self._h_cells = np.empty((2, n), np.float64)  # memory cells M_F, M_CR (and M_freq)
+        self._h_freqs = np.empty(n, np.float64)
+        self._h_cr_eff = np.empty(n, real)
+        self._h_pbest = np.empty(n, np.int64)
+        self._h_replace = np.empty(n, np.int64)
+        self._h_success = np.zeros(n, np.bool_)
+        self._h_weights = np.zeros(n, np.float64)
+        self._h_sade_F_loc = np.full(n, self._sade_F[0])
+        self._h_no_K = np.empty(0, real)
+        self._h_no_ids = np.empty(0, np.int64)
+        # DE's fixed F per individual, made once (read-only in every generation; a fixed CR
+        # goes to the crossover as a number)
+        self._h_constant_F = np.full(n, float(self._F_fixed), real) if not isinstance(
+            self._F_fixed, tuple) else np.empty(0, real)
+        self._views = {}  # name -> CPU tensor sharing the host buffer `_h_<name>`
+        for name in ("util", "ids", "F", "CR", "cr_eff", "pbest", "freqs", "constant_F"):
+            self._views[name] = host_view(getattr(self, f"_h_{name}"))
+        pool = self._fused
+        if pool is not None:
+            self._h_coef = np.empty((n, pool.num_terms), real)
+            self._h_index = np.empty((n, pool.num_terms), np.int64)
+            self._h_columns = np.empty((n, pool.num_columns), np.int64)
+            self._h_pools = np.array([n] * pool.num_columns, np.int64)
+            for name in ("coef", "index", "columns"):
+                self._views[name] = host_view(getattr(self, f"_h_{name}"))
+        # the views by buffer, so that a host array is sent to the device by its view
+        self._views_of = {id(getattr(self, f"_h_{k}")): v for k, v in self._views.items()}
+        rows = []
+        if self._learner is not None or self._fixed_probs is not None:
+            rows.append("strategy")
+        if self._scheme == "fixed" and isinstance(self._F_fixed, tuple):
+            rows.append("F")
+        elif self._scheme == "sade":
+            rows += ["F", "CR"]
+        elif self._scheme == "shade":
+            rows += ["slot", "F", "CR"]
+        if self._sin is not None:
+            rows += ["coin", "freq_slot", "freq"]
+        if self._fused is not None:  # the random columns of the index draw
+            rows += [f"r{j}" for j in range(self._fused.num_columns)]
+        if any("pbest" in s.needs for s in self._strategies):
+            rows.append("pbest")
+        if any("K" in s.needs for s in self._strategies):
+            rows.append("K")
+        if self._archive is not None:
+            rows.append("archive")
+        self._u_rows = {name: i for i, name in enumerate(rows)}
+        gen = self._gen
+        self._u_block = UniformBlock(
+            (len(rows), n), gen.device if gen is not None else self._device
+        ) if rows else None
+        self._u: np.ndarray | None = None  # this generation's block (host)
 
     def _bind_storage(self) -> None:
         self._values = self._population.access_values(keep_evals=True)
         self._evals = self._population.access_evals()
         self._trial_values = self._trials.access_values(keep_evals=True)
         self._trial_evals = self._trials.access_evals()
+        # host views of the first evaluation column, on the CPU (None: copied each time)
+        viewable = self._evals.device.type == "cpu" and self._evals.dtype in (
+            torch.float32, torch.float64)
+        self._h_parent_evals = self._evals[:, 0].numpy() if viewable else None
+        self._h_trial_evals = self._trial_evals[:, 0].numpy() if viewable else None
+        # NumPy views of the rows the selection copies (None: torch's index copies)
+        rows = [host_rows_view(t) for t in (self._values, self._trial_values,
+                                            self._evals, self._trial_evals)]
+        self._h_rows = rows if all(r is not None for r in rows) else None
+
+    def _host_evals(self, trials: bool) -> np.ndarray:
+        """The first evaluation column of the trials or the parents on the host."""
+        view = self._h_trial_evals if trials else self._h_parent_evals
+        if view is not None:
+            return view
+        return as_host((self._trial_evals if trials else self._evals)[:, 0])
 
     def _attach_archive(self, problem: Problem, capacity: int) -> Archive:
         """Move the population into the first rows of a ``(N + capacity, d)`` block whose
@@ -445,15 +534,26 @@ class DEEngine(PopulationAlgorithm):
     def _gen(self):
         return self.problem.generator
 
-    def _choose_strategies(self, n: int) -> torch.Tensor:
+    def _uniforms(self, name: str) -> np.ndarray:
+        """This generation's row of uniforms for ``name``."""
+        return self._u[self._u_rows[name]]
+
+    def _device_tensor(self, name: str) -> torch.Tensor:
+        """The host buffer ``name`` as a tensor on the problem's device."""
+        return to_device(getattr(self, f"_h_{name}"), self._device, self._views.get(name))
+
+    def _on_device(self, a: np.ndarray) -> torch.Tensor:
+        """A host array as a tensor on the problem's device (on the CPU, the view made
+        once when ``a`` is one of the engine's buffers)."""
+        return to_device(a, self._device, self._views_of.get(id(a)))
+
+    def _choose_strategies(self) -> np.ndarray:
         if self._learner is not None:
-            return self._learner.sample(n, generator=self._gen)
-        if self._fixed_probs is not None:
-            return torch.multinomial(self._fixed_probs, n, replacement=True, generator=self._gen)
-        if self._zero_ids is None or self._zero_ids.shape[0] != n:
-            with torch.inference_mode(False):  # an ordinary tensor, read-only in use
-                self._zero_ids = torch.zeros(n, dtype=torch.int64, device=self._device)
-        return self._zero_ids
+            return self._learner.draw(self._uniforms("strategy"), self._h_ids)
+        if self._fixed_probs is not None:  # independent draws with fixed probabilities
+            strategy_draw(self._fixed_probs, False, self._uniforms("strategy"), self._h_ids)
+            return self._h_ids
+        return self._h_zero_ids
 
     def _sinusoidal_phase(self) -> int:
         """0: memory F; 1: non-adaptive decreasing; 2: adaptive increasing."""
@@ -463,72 +563,83 @@ class DEEngine(PopulationAlgorithm):
         g = self._generation_index % horizon + 1
         if g > horizon / 2:
             return 0
-        coin = torch.randint(0, 2, (), generator=self._gen, device=self._device)
-        return 1 + int(coin)  # 1 or 2 with probability 1/2 each
+        return 1 if self._uniforms("coin")[0] < 0.5 else 2  # probability 1/2 each
 
-    def _draw_parameters(self, ids: torch.Tensor, phase: int):
-        n = ids.shape[0]
-        dev, dt, gen = self._device, self._dtype, self._gen
+    def _draw_parameters(self, ids: np.ndarray, phase: int):
+        """F and CR of every individual (host arrays), and the sinusoidal frequencies of
+        phase 2 (else None)."""
         lo_f, hi_f = self._F_range
         lo_c, hi_c = self._CR_range
+        F, CR = self._h_F, self._h_CR
         freqs = None
+        memory_ids = self._memory_ids(ids)
+        # In the sinusoidal phases (``phase`` 1, 2) the schedule below gives F, so the F of
+        # the other rules is not drawn.
         if self._scheme == "fixed":
             if isinstance(self._F_fixed, tuple):
                 a, b = self._F_fixed
-                F = torch.rand(n, generator=gen, device=dev, dtype=dt).mul_(b - a).add_(a)
+                np.multiply(self._uniforms("F"), b - a, out=F)
+                F += a
             else:
-                F = self._constant_F
-            CR = self._constant_CR
-        # In the sinusoidal phases (``phase`` 1, 2) the schedule below gives F, so the F of
-        # the other rules is not drawn.
+                F = self._h_constant_F
+            CR = None  # the cached constant
         elif self._scheme == "sade":
             if not phase:
-                mu, sigma = self._sade_F
-                F = torch.normal(mu, sigma, (n,), generator=gen, device=dev, dtype=dt)
-                if self._clip_F:
-                    F.clamp_(lo_f, hi_f)
-            CR = normal_clipped(
-                self._cr_memory.means[ids], self._sade_CR_std, low=lo_c, high=hi_c, generator=gen
-            )
+                low, high = (lo_f, hi_f) if self._clip_F else (-math.inf, math.inf)
+                draw_normal_clipped(self._h_sade_F_loc, self._sade_F[1], low, high,
+                                    self._uniforms("F"), F)
+            loc = self._cr_memory.host_means[ids]
+            draw_normal_clipped(loc, self._sade_CR_std, lo_c, hi_c, self._uniforms("CR"), CR)
         else:
-            slots = self._memory.sample_slots(n, generator=gen)
-            loc_F, loc_CR = self._memory.cells(self._memory_ids(ids), slots).unbind(0)  # F, CR
+            cells = self._memory.draw_cells(memory_ids, self._uniforms("slot"), self._h_cells)
             if not phase:
-                draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
-                F = draw(loc_F, self._F_scale, low=lo_f, high=hi_f, generator=gen)
-            CR = normal_clipped(loc_CR, self._CR_scale, low=lo_c, high=hi_c, generator=gen)
+                draw_truncated(cells[0], self._F_scale, lo_f, hi_f,
+                               self._F_distribution == "cauchy", self._uniforms("F"), F)
+            draw_normal_clipped(cells[1], self._CR_scale, lo_c, hi_c, self._uniforms("CR"), CR)
         if phase:
             horizon = self._sin["horizon"]
             g = self._generation_index % horizon + 1
             if phase == 1:  # one value for everyone, mapped onto F_range
                 unit = sinusoidal_decreasing(g, horizon, freq=self._sin["freq"])
-                F = torch.full((n,), lo_f + (hi_f - lo_f) * unit, device=dev, dtype=dt)
+                F[:] = lo_f + (hi_f - lo_f) * unit
             else:
-                slots = self._memory_freq.sample_slots(n, generator=gen)
-                draw = cauchy_regenerate if self._F_distribution == "cauchy" else normal_regenerate
-                freqs = draw(
-                    self._memory_freq.cells(self._memory_ids(ids), slots)[0],
-                    self._sin["freq_scale"], low=0.0, high=float("inf"), generator=gen,
+                cells = self._memory_freq.draw_cells(
+                    memory_ids, self._uniforms("freq_slot"), self._h_cells[:1]
                 )
+                freqs = self._h_freqs
+                draw_truncated(cells[0], self._sin["freq_scale"], 0.0, math.inf,
+                               self._F_distribution == "cauchy", self._uniforms("freq"), freqs)
                 unit = sinusoidal_increasing(g, horizon, freqs)
-                F = unit.mul_(hi_f - lo_f).add_(lo_f)  # map the [0, 1] schedule onto F_range
+                F[:] = lo_f + (hi_f - lo_f) * unit  # the [0, 1] schedule onto F_range
         return F, CR, freqs
 
-    def _memory_ids(self, ids: torch.Tensor) -> torch.Tensor | None:
+    def _memory_ids(self, ids: np.ndarray) -> np.ndarray | None:
         """Strategy ids for the memories; None (row 0 for all) with a single strategy."""
         return None if len(self._strategies) == 1 else ids
 
-    def _p_best_indices(self, utility: torch.Tensor, n: int) -> torch.Tensor:
-        r"""For each of ``n`` individuals, :math:`p_i \sim U[p_{min}, p_{max}]` and a parent
-        drawn uniformly from the best :math:`c_i = \max(1, \mathrm{round}(p_i N))`.
+    def _p_best_picks(self, rows: np.ndarray | None = None) -> np.ndarray:
+        r"""For each individual (of ``rows``, default all), :math:`p_i \sim U[p_{min},
+        p_{max}]` and a parent drawn uniformly from the best
+        :math:`c_i = \max(1, \mathrm{round}(p_i N))` (a host array of parent rows).
 
         :math:`p_i` is used for nothing else, so only the rank of the pick matters, and its
         law is fixed: :math:`P(rank = r) = \sum_{c > r} P(c_i = c) / c`. The rank is drawn
         from that law directly (one uniform and a search in its cumulative table, made
         once), which is the same distribution as drawing :math:`p_i` and then the pick."""
-        order = torch.argsort(utility)
-        u = torch.rand((n,), generator=self._gen, device=self._device, dtype=torch.float64)
-        return order.index_select(0, torch.searchsorted(self._p_best_cdf, u, right=True))
+        u = self._uniforms("pbest")
+        if rows is None:
+            p_best_picks(self._h_util, self._p_best_cdf, u, self._h_pbest)
+            return self._h_pbest
+        picks = np.empty(rows.shape[0], np.int64)
+        p_best_picks(self._h_util, self._p_best_cdf, u[rows], picks)
+        return picks
+
+    def _device_utility(self) -> torch.Tensor:
+        """The parents' utilities as a tensor on the device (for strategies that read it)."""
+        return self._device_tensor("util")
+
+    def _best_index(self) -> int:
+        return int(np.argmin(self._h_util))
 
     # ------------------------------------------------------------------ generation
     def _archive_count(self) -> int:
@@ -540,19 +651,23 @@ class DEEngine(PopulationAlgorithm):
         union = self._union
         return union if self._popsize + count == union.shape[0] else union[: self._popsize + count]
 
-    def _build_trials(self, ids, F, CR, utility) -> torch.Tensor:
+    def _build_trials(self, ids, F, CR) -> torch.Tensor:
         """Mutants (fused for a pool of linear strategies, else strategy by strategy),
-        binomial crossover and bound repair, into the reused trial buffer."""
+        binomial crossover and bound repair, into the reused trial buffer. ``ids``, ``F``
+        and ``CR`` are host arrays (``CR`` None: the fixed CR)."""
         parents = self._values
         trials = self._trial_values  # overwritten below, then evaluated
         if self._fused is not None:
-            source = self._fused_mutants(ids, F, utility, parents, trials)
+            source = self._fused_mutants(ids, F, parents, trials)
         else:
-            source = self._grouped_mutants(ids, F, utility, parents, trials)
-        if self._all_crossover:  # a fixed CR as a number: its thresholds are cached
-            cr_eff = self._CR_fixed if self._scheme == "fixed" else CR
-        else:
-            cr_eff = torch.where(self._crossover_flags[ids], CR, 1.0)
+            source = self._grouped_mutants(ids, F, parents, trials)
+        if CR is None:  # a fixed CR as a number: its thresholds are cached
+            cr_eff = self._CR_fixed
+        elif self._all_crossover:
+            cr_eff = self._on_device(CR)
+        else:  # CR = 1 for the strategies without crossover
+            np.copyto(self._h_cr_eff, np.where(self._crossover_flags[ids], CR, 1.0))
+            cr_eff = self._device_tensor("cr_eff")
         if self._midpoint_bounds is not None and self._parents_inside is None:
             self._parents_inside = inside_bounds(parents, *self._midpoint_bounds)
         if self._midpoint_bounds is not None and self._parents_inside:
@@ -578,86 +693,87 @@ class DEEngine(PopulationAlgorithm):
             self._parents_inside = None
         return trials
 
-    def _fused_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
-        """All mutants of a pool of linear strategies at once: the ``(N, T)`` index and
-        coefficient tables (a few small operations, whatever the number of strategies) and
-        one fused weighted gather-sum. Returns the tensor holding them: a new one (which the
+    def _fused_mutants(self, ids, F, parents, trials) -> torch.Tensor:
+        """All mutants of a pool of linear strategies at once: the random columns, the
+        ``(N, T)`` index and coefficient tables (two host kernels) and one fused weighted
+        gather-sum on the device. Returns the tensor holding them: a new one (which the
         crossover reads while it writes the trials, so the mutants are never copied), or
         ``trials`` itself for a genome so large that they are built there in chunks."""
         pool = self._fused
-        n = self._popsize
-        gen, dev = self._gen, self._device
         count = self._archive_count()
-        pools = [n] * pool.num_plain + ([n + count] if pool.union_column else [])
-        r_all = sample_distinct_from_rows(pools, len(pools), num_rows=n, generator=gen, device=dev)
-        columns = []
-        best_index = pbest = K = None
-        for slot in pool.slots:
-            if slot == "x":
-                columns.append(self._self_exclude)
-            elif slot == "best":
-                best_index = torch.argmin(utility)
-                columns.append(best_index.reshape(1, 1).expand(n, 1))
-            elif slot == "pbest":
-                pbest = self._p_best_indices(utility, n)
-                columns.append(pbest.unsqueeze(1))
-        columns.append(r_all)
-        values = torch.cat(columns, dim=1) if len(columns) > 1 else r_all  # (N, slots)
-        F = F.unsqueeze(1)
-        if pool.needs_K:
-            K = torch.rand((n, 1), generator=gen, device=dev, dtype=self._dtype)
-        if pool.single:
-            index = values if pool.identity_slots else values.index_select(1, pool.slot_table[0])
-            const, per_F, per_K = pool.single_coef
-            coef = torch.addcmul(const, F, per_F)
-            if pool.needs_K:
-                coef.addcmul_(K, per_K)
-        else:
-            index = values.gather(1, pool.slot_table.index_select(0, ids))
-            const, per_F, per_K = pool.coef_table.index_select(0, ids).unbind(1)
-            coef = const.addcmul_(F, per_F)
-            if pool.needs_K:
-                coef.addcmul_(K, per_K)
-        for k, fn in pool.coef_fns:  # coefficients that are not affine in F and K
-            strategy = self._strategies[k]
-            ctx = MutationContext(
-                population=parents, fitness=utility, rows=self._rows, F=F,
-                r=r_all[:, : strategy.num_random], best_index=best_index, pbest=pbest, K=K,
-            )
-            c = fn(ctx).to(coef.dtype)
-            t = strategy.num_terms
-            if pool.single:
-                coef = c
-            else:  # its table rows are 0, so adding c on its rows sets them
-                coef[:, :t].addcmul_(c, (ids == k).unsqueeze(1))
+        columns = self._h_columns
+        if pool.num_columns:
+            if pool.union_column:
+                self._h_pools[-1] = self._popsize + count
+            first = self._u_rows["r0"]
+            distinct_columns(self._h_pools, self._u[first : first + pool.num_columns], columns)
+        best = self._best_index() if "best" in pool.uses else -1
+        pbest = self._p_best_picks() if "pbest" in pool.uses else self._h_no_ids
+        K = self._uniforms("K") if pool.needs_K else self._h_no_K
+        mutation_tables(
+            self._h_util, columns, best, pbest, self._h_no_ids if pool.single else ids,
+            pool.slot_table, pool.coef_kind, pool.const, pool.per_F, pool.per_K, F, K,
+            self._h_index, self._h_coef,
+        )
+        index, coef = self._device_tensor("index"), self._device_tensor("coef")
+        if coef.dtype != self._dtype:  # a dtype NumPy lacks (bfloat16)
+            coef = coef.to(self._dtype)
+        if pool.coef_fns:  # coefficients computed by a torch function
+            self._add_coefficients(ids, F, K, best, pbest, parents, coef)
         union = self._union_rows(count) if self._union is not None else parents
         in_place = trials.numel() > _FRESH_MUTANTS_MAX
         return combine_terms(union, index, coef, out=trials if in_place else None)
 
-    def _grouped_mutants(self, ids, F, utility, parents, trials) -> torch.Tensor:
+    def _add_coefficients(self, ids, F, K, best, pbest, parents, coef) -> None:
+        """The coefficients of the pool's strategies that a torch function computes (their
+        table rows are 0, so adding them on their rows sets them)."""
+        dev, pool = self._device, self._fused
+        ctx_F = to_device(F, dev).to(self._dtype).unsqueeze(1)
+        ctx_K = to_device(K, dev).to(self._dtype).unsqueeze(1) if pool.needs_K else None
+        r = self._device_tensor("columns")
+        ids_dev = None if pool.single else to_device(ids, dev)
+        for k, fn in pool.coef_fns:
+            strategy = self._strategies[k]
+            ctx = MutationContext(
+                population=parents, fitness=self._device_utility(), rows=self._rows, F=ctx_F,
+                r=r[:, : strategy.num_random],
+                best_index=None if best < 0 else torch.tensor(best, device=dev),
+                pbest=None if pbest.shape[0] == 0 else to_device(pbest, dev), K=ctx_K,
+            )
+            c = fn(ctx).to(coef.dtype)
+            t = strategy.num_terms
+            if pool.single:
+                coef[:, :t] = c
+            else:
+                coef[:, :t].addcmul_(c, (ids_dev == k).unsqueeze(1))
+
+    def _grouped_mutants(self, ids, F, parents, trials) -> torch.Tensor:
         """Mutants strategy by strategy (pools with a strategy that returns mutants); returns
         the tensor holding them (``trials``, or the single strategy's own result)."""
         n_pop = self._popsize
-        best_index = torch.argmin(utility) if self._needs_best else None
+        dev = self._device
+        best_index = torch.tensor(self._best_index(), device=dev) if self._needs_best else None
         archive = self._archive.members if self._archive is not None else None
         count = self._archive_count()
         union = self._union_rows(count) if self._union is not None else None
         single = len(self._strategies) == 1
+        F_dev = to_device(F, dev).to(self._dtype)
+        fitness = self._device_utility()
         if single:
-            groups = [self._rows]
-        else:  # one sort and one host sync for all strategies
-            order = torch.argsort(ids, stable=True)
-            counts = torch.bincount(ids, minlength=len(self._strategies)).tolist()
-            groups = list(order.split(counts))
+            groups = [(None, self._rows)]
+        else:  # the rows of each strategy, grouped on the host
+            order = np.argsort(ids, kind="stable")
+            counts = np.bincount(ids, minlength=len(self._strategies))
+            host_groups = np.split(order, np.cumsum(counts)[:-1])
+            groups = [(g, to_device(g, dev)) for g in host_groups]
         # One draw of distinct indices serves every strategy: strategy k reads the first
         # ``num_random`` columns of its rows (any subset of distinct indices is distinct).
         n_plain = _num_plain(self._strategies)
         r_all = sample_distinct(
-            n_pop, n_pop, n_plain, exclude=self._self_exclude, generator=self._gen,
-            device=self._device,
+            n_pop, n_pop, n_plain, exclude=self._self_exclude, generator=self._gen, device=dev,
         )
         source = trials
-        for strategy, rows in zip(self._strategies, groups, strict=True):
+        for strategy, (host_rows, rows) in zip(self._strategies, groups, strict=True):
             n = rows.shape[0]
             if n == 0:
                 continue
@@ -667,24 +783,26 @@ class DEEngine(PopulationAlgorithm):
                 r = r_rows[:, : strategy.num_random - 1]
                 last = sample_distinct(
                     n, n_pop + count, 1, exclude=torch.cat([rows[:, None], r], dim=1),
-                    generator=self._gen, device=self._device,
+                    generator=self._gen, device=dev,
                 )
                 r = torch.cat([r, last], dim=1)
             else:
                 r = r_rows[:, : strategy.num_random]
+            K = None
+            if "K" in strategy.needs:
+                u_K = self._uniforms("K")
+                K = to_device(u_K if single else u_K[host_rows], dev).to(self._dtype)
+                K = K.unsqueeze(1)
             ctx = MutationContext(
                 population=parents,
-                fitness=utility,
+                fitness=fitness,
                 rows=rows,
-                F=F.index_select(0, rows).unsqueeze(1),
+                F=(F_dev if single else F_dev.index_select(0, rows)).unsqueeze(1),
                 r=r,
                 best_index=best_index if "best" in strategy.needs else None,
-                pbest=self._p_best_indices(utility, n) if "pbest" in strategy.needs else None,
-                K=(
-                    torch.rand((n, 1), generator=self._gen, device=self._device,
-                               dtype=self._dtype)
-                    if "K" in strategy.needs else None
-                ),
+                pbest=(to_device(self._p_best_picks(host_rows), dev)
+                       if "pbest" in strategy.needs else None),
+                K=K,
                 archive=archive if uses_archive else None,
                 union=union if uses_archive else None,
             )
@@ -699,87 +817,88 @@ class DEEngine(PopulationAlgorithm):
         return source
 
     def _generation(self) -> None:
-        n = self._popsize
         values, evals = self._values, self._evals
         trial_values, trial_evals = self._trial_values, self._trial_evals
-        utility = self._utility_of(evals[:, 0])
+        utility(self._host_evals(trials=False), self._sign, self._h_util)
+        if self._u_block is not None:  # the generation's small random numbers, one draw
+            self._u = self._u_block.draw(self._gen)
         phase = self._sinusoidal_phase()
-        ids = self._choose_strategies(n)
+        ids = self._choose_strategies()
         F, CR, freqs = self._draw_parameters(ids, phase)
-        self._build_trials(ids, F, CR, utility)
+        self._build_trials(ids, F, CR)
         trial_evals.fill_(float("nan"))  # what EvoTorch marks as "not evaluated"
         self._evaluate(self._trials)
-        # NaN for a non-finite trial: it neither replaces its parent nor counts as a success
-        f_trial = self._candidate_utility_of(trial_evals[:, 0])
-        replace = f_trial <= utility
-        success = f_trial < utility
-        weights = s_idx = None
-        if self._memory is not None or self._memory_freq is not None:
-            # the memories' weights: |Δf| for a success, 0 for a failure, NaN for a NaN
-            # trial (which the memories count as 0), +inf for a trial beating a NaN parent
-            weights = torch.sub(utility, f_trial).clamp_(min=0.0)
+        success, weights = self._h_success, self._h_weights
+        replaced, nonfinite = selection(
+            self._h_util, self._host_evals(trials=True), self._sign, self._h_replace, success,
+            weights,
+        )
+        self._nonfinite_total += nonfinite
+        self._stats["nonfinite_trials"] = float(nonfinite)
         if self._archive is not None:
-            # the successful individuals (one host sync)
-            s_idx = success.nonzero().squeeze(1)
-            if s_idx.shape[0] > 0:
-                self._archive.add(values, index=s_idx, generator=self._gen)
-        copy_rows_where(replace, (trial_values, trial_evals), (values, evals))
-
-        self._adapt(ids, F, CR, freqs, phase, success, weights, s_idx)
+            beaten = np.flatnonzero(success)
+            if beaten.shape[0] > 0:
+                self._archive.add(values, index=beaten, u=self._uniforms("archive"))
+        if replaced and self._h_rows is not None:  # each row copied once (CPU)
+            values_h, trials_h, evals_h, trial_evals_h = self._h_rows
+            replace = self._h_replace
+            copy_rows(values_h, replace, trials_h, replace, replaced)
+            copy_rows(evals_h, replace, trial_evals_h, replace, replaced)
+        elif replaced:
+            rows = to_device(self._h_replace[:replaced], self._device)
+            values.index_copy_(0, rows, trial_values.index_select(0, rows))
+            evals.index_copy_(0, rows, trial_evals.index_select(0, rows))
+        CR = self._h_CR if CR is None else CR
+        self._adapt(ids, F, CR, freqs, phase, success, weights)
         self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)
 
-    def _adapt(self, ids, F, CR, freqs, phase, success, weights, s_idx=None) -> None:
-        r"""Update the adaptation state. ``weights`` (for the success-history memories) is
-        :math:`|\Delta f|` of each success and 0 elsewhere; ``s_idx``, when given, the
-        successful rows (so that a generation without success skips the memories)."""
+    def _adapt(self, ids, F, CR, freqs, phase, success, weights) -> None:
+        r"""Update the adaptation state (host arrays). ``weights`` (for the success-history
+        memories) is :math:`|\Delta f|` of each success and 0 elsewhere."""
         if self._learner is not None:
             self._learner.record(ids, success)
         if self._cr_memory is not None:
             self._cr_memory.record(ids, CR, success)
-        if weights is None or (s_idx is not None and s_idx.shape[0] == 0):
-            return  # no memory, or no success: the memories keep their values and positions
         memory_ids = self._memory_ids(ids)
         if self._memory is not None:
             # every successful F is recorded, sinusoidal ones included (as in LSHADE-EpSin,
             # whose success-history update is the same in both halves of the run)
-            self._memory.update(memory_ids, (F, CR), weights)
+            self._memory.update_host(memory_ids, self._h_params, weights)
         if phase == 2 and self._memory_freq is not None:
-            self._memory_freq.update(memory_ids, (freqs,), weights)
+            self._memory_freq.update_host(memory_ids, freqs.reshape(1, -1), weights)
 
     def _generation_stats(self, ids, F, CR, success, phase) -> dict:
         st: dict = {}
-        st["success_rate"] = success.to(torch.float64).mean()
-        st["mean_F"] = F.mean()
-        st["mean_CR"] = CR.mean()
+        st["success_rate"] = float(success.mean())
+        st["mean_F"] = float(F.mean())
+        st["mean_CR"] = float(self._CR_fixed if self._scheme == "fixed" else CR.mean())
         st["archive_size"] = float(self._archive.count) if self._archive is not None else 0.0
         st["sinusoidal_phase"] = float(phase)
         k_all = len(self._strategies)
-        used = torch.bincount(ids, minlength=k_all).to(torch.float64)
-        won = torch.bincount(ids[success], minlength=k_all).to(torch.float64)
+        used = np.bincount(ids, minlength=k_all)
+        won = np.bincount(ids[success], minlength=k_all)
         if self._learner is not None:
-            probs = self._learner.probabilities
+            probs = self._learner._p
         elif self._fixed_probs is not None:
             probs = self._fixed_probs
         else:
-            probs = torch.ones(1, dtype=torch.float64)
-        nan = torch.tensor(float("nan"), dtype=torch.float64, device=used.device)
+            probs = np.ones(1)
         for k, strategy in enumerate(self._strategies):
             key = strategy.key
-            st[f"p/{key}"] = probs[k]
-            st[f"success/{key}"] = torch.where(used[k] > 0, won[k] / used[k].clamp(min=1), nan)
+            st[f"p/{key}"] = float(probs[k])
+            st[f"success/{key}"] = float(won[k] / used[k]) if used[k] else math.nan
             if self._memory is not None:
-                st[f"F/{key}"] = self._memory["F"][k].mean()
-                st[f"CR/{key}"] = self._memory["CR"][k].mean()
+                st[f"F/{key}"] = float(self._memory["F"][k].mean())
+                st[f"CR/{key}"] = float(self._memory["CR"][k].mean())
             else:
                 mask = ids == k
-                cnt = mask.sum()
-                st[f"F/{key}"] = torch.where(cnt > 0, (F * mask).sum() / cnt.clamp(min=1), nan)
+                st[f"F/{key}"] = float(F[mask].mean()) if used[k] else math.nan
                 if self._cr_memory is not None:
-                    st[f"CR/{key}"] = self._cr_memory.means[k]
+                    st[f"CR/{key}"] = float(self._cr_memory.host_means[k])
+                elif self._scheme == "fixed":
+                    st[f"CR/{key}"] = self._CR_fixed if used[k] else math.nan
                 else:
-                    st[f"CR/{key}"] = torch.where(
-                        cnt > 0, (CR * mask).sum() / cnt.clamp(min=1), nan
-                    )
+                    st[f"CR/{key}"] = float(CR[mask].mean()) if used[k] else math.nan
         return st
 
     # ------------------------------------------------------------------ state

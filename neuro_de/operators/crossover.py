@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
+from ..host.kernels import midpoint_crossover
 from .bounds import _columns, inside_bounds
 from .grad import without_grad
 from .uniform import random_int16
@@ -167,6 +169,10 @@ def binomial_crossover(
         if midpoint_bounds is not None:
             lower, upper = (b if whole else _columns(b, cols) for b in midpoint_bounds)
             if not (check and inside_bounds(v, lower, upper)):
+                x = parents if whole else parents[:, cols]
+                target = out if whole else out[:, cols]
+                if _host_midpoint(x, v, mask, lower, upper, target):
+                    continue
                 edge = torch.clamp(v, lower, upper)
                 outside = torch.ne(edge, v, out=torch.empty_like(edge))
                 mask.addcmul_(mask, outside, value=-0.5)  # m (1 - w / 2)
@@ -176,3 +182,33 @@ def binomial_crossover(
         else:
             torch.lerp(parents[:, cols], v, mask, out=out[:, cols])
     return out
+
+
+_HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _host_bound(bound, dtype) -> np.ndarray:
+    """A bound (a number or a CPU tensor) as a 1-D array of ``dtype``."""
+    if isinstance(bound, torch.Tensor):
+        return bound.reshape(-1).to(dtype=_torch_dtype(dtype)).numpy()
+    return np.array([bound], dtype)
+
+
+def _torch_dtype(dtype) -> torch.dtype:
+    return torch.float32 if dtype is np.float32 else torch.float64
+
+
+def _host_midpoint(parents, mutants, mask, lower, upper, out) -> bool:
+    """The crossover with the midpoint repair as one compiled pass on the CPU
+    (:func:`~neuro_de.host.kernels.midpoint_crossover`, bit-identical to the torch passes);
+    False where it does not apply (another device or dtype, tensor bounds elsewhere)."""
+    dtype = _HOST_DTYPES.get(out.dtype)
+    if dtype is None or out.device.type != "cpu" or mutants.dtype != out.dtype:
+        return False
+    if any(isinstance(b, torch.Tensor) and b.device.type != "cpu" for b in (lower, upper)):
+        return False
+    midpoint_crossover(
+        parents.detach().numpy(), mutants.detach().numpy(), mask.numpy(), _host_bound(lower, dtype),
+        _host_bound(upper, dtype), np.array([0.5], dtype), out.numpy(),
+    )
+    return True
