@@ -34,10 +34,11 @@ measured elsewhere on this machine with the same protocol (EvoX 1.4, eager mode)
 With ``--calls``, a second table gives the **torch calls per generation** of each algorithm
 (every torch function and tensor method called from Python, EvoTorch's evaluation included;
 attribute reads such as ``.shape`` not counted), counted with a ``TorchFunctionMode`` over
-``--calls-generations`` generations of separate runs after the timed ones. Unlike the times it
-is exact and the same on every machine, and on CPU at this size each call costs a few
-microseconds whatever it does, so it explains most of the gap between the adaptive variants
-and DE.
+``--calls-generations`` generations of separate runs after the timed ones, and the calls of
+neuro_de's compiled **host kernels** (``neuro_de.host.kernels``: the bookkeeping of the DE
+family, each call well under a microsecond of dispatch). Unlike the times they are exact and
+the same on every machine, and on CPU at this size each torch call costs a few microseconds
+whatever it does, so they explain most of the gap between the adaptive variants and DE.
 
 Examples::
 
@@ -294,19 +295,55 @@ class CallCounter(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-def count_calls(names, fn, args, device, dtype) -> dict[str, float]:
-    """Torch calls per generation of each algorithm: ``--calls-generations`` generations
-    counted after as many uncounted ones (so that archives and windows are full)."""
+class KernelCounter:
+    """Counts the calls of neuro_de's compiled host kernels (numba dispatchers), which a
+    ``TorchFunctionMode`` does not see: while active, every module of the package that
+    imported a kernel sees a counting wrapper in its place."""
+
+    def __init__(self):
+        self.calls = 0
+        self._patched: list[tuple[object, str, object]] = []
+
+    def __enter__(self):
+        from numba.core.registry import CPUDispatcher
+
+        for module in list(sys.modules.values()):
+            if not getattr(module, "__name__", "").startswith("neuro_de"):
+                continue
+            for attr, value in list(vars(module).items()):
+                if isinstance(value, CPUDispatcher):
+                    self._patched.append((module, attr, value))
+                    setattr(module, attr, self._counting(value))
+        return self
+
+    def _counting(self, kernel):
+        def call(*args):
+            self.calls += 1
+            return kernel(*args)
+
+        return call
+
+    def __exit__(self, *exc):
+        for module, attr, value in self._patched:
+            setattr(module, attr, value)
+        self._patched.clear()
+
+
+def count_calls(names, fn, args, device, dtype) -> dict[str, tuple[float, float]]:
+    """Torch calls and host-kernel calls per generation of each algorithm:
+    ``--calls-generations`` generations counted after as many uncounted ones (so that
+    archives and windows are full)."""
     counts = {}
     for name in names:
         searcher = make_searcher(name, fn, args, 0, device, dtype)
         for _ in range(args.calls_generations + 1):
             searcher.step()
-        counter = CallCounter()
-        with counter:
+        counter, kernels = CallCounter(), KernelCounter()
+        with counter, kernels:
             for _ in range(args.calls_generations):
                 searcher.step()
-        counts[name] = counter.calls / args.calls_generations
+        g = args.calls_generations
+        counts[name] = (counter.calls / g, kernels.calls / g)
     return counts
 
 
@@ -376,13 +413,15 @@ def main(argv: list[str] | None = None) -> None:
             calls[fname] = count_calls(names, fn, args, device, dtype)
     if calls:
         print()
-        print("| function | algorithm | torch calls/gen | x DE | extra over DE |")
-        print("| --- | --- | ---: | ---: | ---: |")
+        print("| function | algorithm | torch calls/gen | x DE | extra over DE | "
+              "host kernel calls/gen |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
         for fname, counts in calls.items():
-            de_calls = counts.get("DE", float("nan"))
-            for name, c in counts.items():
+            de_calls = counts["DE"][0] if "DE" in counts else float("nan")
+            for name, (c, k) in counts.items():
                 print(
-                    f"| {fname} | {name} | {c:.1f} | {c / de_calls:.2f} | {c - de_calls:+.1f} |"
+                    f"| {fname} | {name} | {c:.1f} | {c / de_calls:.2f} | {c - de_calls:+.1f} "
+                    f"| {k:.1f} |"
                 )
     print()
     for line in REFERENCE:

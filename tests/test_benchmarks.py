@@ -30,12 +30,31 @@ def test_algorithms_benchmark_tables_and_call_counts(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| sphere |")]
     timed = [r for r in rows if r.count("|") == 9]
-    counted = {r.split("|")[2].strip(): float(r.split("|")[3]) for r in rows if r.count("|") == 6}
+    counted = {r.split("|")[2].strip(): float(r.split("|")[3]) for r in rows if r.count("|") == 7}
+    kernels = {r.split("|")[2].strip(): float(r.split("|")[6]) for r in rows if r.count("|") == 7}
     assert {r.split("|")[2].strip() for r in timed} >= {"DE", "SHADE", "SAShadeTriEnsin", "PSO"}
     assert set(counted) >= {"DE", "SaDE", "SHADE", "SAShadeTriEnsin", "PSO"}
     # every generation launches operations, and SHADE's adaptation and archive add some
     assert counted["DE"] > 10
     assert counted["SHADE"] > counted["DE"]
+    # the bookkeeping's compiled kernels are counted too (PSO has none)
+    assert kernels["SHADE"] > kernels["DE"] > 0 and kernels["PSO"] == 0
+
+
+def test_kernel_counter_counts_kernel_calls_and_restores_them():
+    bench = _load("algorithms")
+    import numpy as np
+
+    import neuro_de.adaptation.shade as shade
+
+    original = shade.memory_update
+    memory = shade.SuccessHistoryMemory(1, 3)
+    counter = bench.KernelCounter()
+    with counter:
+        memory.update(None, np.ones((1, 2)), np.ones(2))
+        memory.update(None, np.ones((1, 2)), np.ones(2))
+    assert counter.calls == 2
+    assert shade.memory_update is original
 
 
 def test_call_counter_counts_operations_not_attribute_reads():
