@@ -214,6 +214,7 @@ def test_engine_row_copies_host_and_torch_paths_agree(make):
     """The compiled row copies (CPU) and torch's index copies give the same run."""
     host, plain = make(_problem(), popsize=12), make(_problem(), popsize=12)
     plain._h_rows = None  # the torch path of the selection's copies
+    plain._h_parent_evals = plain._h_trial_evals = None  # evaluations copied, not viewed
     if plain._archive is not None:
         plain._archive._host_data = None  # and of the archive's
     for _ in range(12):
@@ -231,3 +232,27 @@ def test_engine_works_for_a_dtype_numpy_lacks():
     searcher.run(5)
     assert searcher.population.values.dtype == torch.bfloat16
     assert bool(torch.isfinite(searcher.population.evals).all())
+
+
+def test_grouped_path_draws_pbest_and_archive_per_row():
+    """A pool with a mutant-returning strategy is built strategy by strategy; its p-best
+    picks and archive column still come from the host draws, row by row."""
+
+    def centroid(ctx):
+        return (ctx.x(0) + ctx.x(1)) / 2
+
+    centroid.num_random = 2
+    searcher = DE(_problem(seed=2), popsize=12, strategy=[centroid, "current-to-pbest/1"])
+    assert searcher._fused is None and searcher._archive is not None
+    searcher._h_util[:] = np.arange(12.0)
+    searcher._u = np.random.default_rng(0).random((len(searcher._u_rows), 12))
+    rows = np.array([1, 5, 7])
+    picks = searcher._p_best_picks(rows)
+    law = searcher._p_best_cdf
+    ranks = [int(np.searchsorted(law, searcher._uniforms("pbest")[r], side="right")) for r in rows]
+    assert picks.tolist() == ranks  # utility i at row i: the pick of rank r is row r
+    before = searcher._values.clone()
+    searcher.run(6)
+    assert searcher._archive.count > 0
+    assert bool(torch.isfinite(searcher.population.evals).all())
+    assert not torch.equal(before, searcher._values)
