@@ -254,6 +254,33 @@ def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
     assert torch.allclose(out, expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("make", [
+    lambda p: DE(p, popsize=N, strategy=["rand/1", "current-to-rand/1"], CR=0.2),
+    lambda p: SAShadeTriEnsin(p, popsize=N),
+])
+def test_strategies_without_crossover_get_cr_one(make, monkeypatch):
+    """current-to-rand/1 skips crossover: its rows reach the crossover with CR = 1, the
+    other rows with their own CR (a fixed one included)."""
+    searcher = make(problem())
+    seen = {}
+    crossover = engine.binomial_crossover
+
+    def spy(parents, mutants, CR, **kwargs):
+        seen["CR"] = torch.as_tensor(CR).clone()
+        return crossover(parents, mutants, CR, **kwargs)
+
+    monkeypatch.setattr(engine, "binomial_crossover", spy)
+    for _ in range(3):
+        searcher.step()
+        ids = torch.from_numpy(searcher._h_ids.copy())
+        no_crossover = ids == searcher.strategies.index(get_strategy("current-to-rand/1"))
+        own = torch.from_numpy(searcher._h_CR.copy()).to(seen["CR"].dtype)
+        assert seen["CR"].shape == (N,)
+        assert torch.equal(seen["CR"], torch.where(no_crossover, 1.0, own))
+    if isinstance(searcher, DE) and searcher._scheme == "fixed":
+        assert bool((searcher._h_CR == 0.2).all())  # the fixed CR, float64 problem
+
+
 def test_mutant_function_pool_uses_the_grouped_path():
     def centroid(ctx):
         return (ctx.x(0) + ctx.x(1)) / 2

@@ -446,12 +446,12 @@ class DEEngine(PopulationAlgorithm):
         self._h_sade_F_loc = np.full(n, self._sade_F[0])
         self._h_no_K = np.empty(0, real)
         self._h_no_ids = np.empty(0, np.int64)
-        # DE's fixed F per individual, made once (read-only in every generation; a fixed CR
-        # goes to the crossover as a number)
-        self._h_constant_F = np.full(n, float(self._F_fixed), real) if not isinstance(
-            self._F_fixed, tuple) else np.empty(0, real)
+        if self._scheme == "fixed":  # DE's fixed F and CR, written once (read-only after)
+            self._h_CR[:] = self._CR_fixed
+            if not isinstance(self._F_fixed, tuple):
+                self._h_F[:] = float(self._F_fixed)
         self._views = {}  # name -> CPU tensor sharing the host buffer `_h_<name>`
-        for name in ("util", "ids", "F", "CR", "cr_eff", "pbest", "freqs", "constant_F"):
+        for name in ("util", "ids", "F", "CR", "cr_eff", "pbest", "freqs"):
             self._views[name] = host_view(getattr(self, f"_h_{name}"))
         pool = self._fused
         if pool is not None:
@@ -575,14 +575,11 @@ class DEEngine(PopulationAlgorithm):
         memory_ids = self._memory_ids(ids)
         # In the sinusoidal phases (``phase`` 1, 2) the schedule below gives F, so the F of
         # the other rules is not drawn.
-        if self._scheme == "fixed":
+        if self._scheme == "fixed":  # the buffers hold the fixed values, but a dithered F
             if isinstance(self._F_fixed, tuple):
                 a, b = self._F_fixed
                 np.multiply(self._uniforms("F"), b - a, out=F)
                 F += a
-            else:
-                F = self._h_constant_F
-            CR = None  # the cached constant
         elif self._scheme == "sade":
             if not phase:
                 low, high = (lo_f, hi_f) if self._clip_F else (-math.inf, math.inf)
@@ -654,14 +651,14 @@ class DEEngine(PopulationAlgorithm):
     def _build_trials(self, ids, F, CR) -> torch.Tensor:
         """Mutants (fused for a pool of linear strategies, else strategy by strategy),
         binomial crossover and bound repair, into the reused trial buffer. ``ids``, ``F``
-        and ``CR`` are host arrays (``CR`` None: the fixed CR)."""
+        and ``CR`` are host arrays."""
         parents = self._values
         trials = self._trial_values  # overwritten below, then evaluated
         if self._fused is not None:
             source = self._fused_mutants(ids, F, parents, trials)
         else:
             source = self._grouped_mutants(ids, F, parents, trials)
-        if CR is None:  # a fixed CR as a number: its thresholds are cached
+        if self._all_crossover and self._scheme == "fixed":  # a number: thresholds cached
             cr_eff = self._CR_fixed
         elif self._all_crossover:
             cr_eff = self._on_device(CR)
@@ -848,7 +845,6 @@ class DEEngine(PopulationAlgorithm):
             rows = to_device(self._h_replace[:replaced], self._device)
             values.index_copy_(0, rows, trial_values.index_select(0, rows))
             evals.index_copy_(0, rows, trial_evals.index_select(0, rows))
-        CR = self._h_CR if CR is None else CR
         self._adapt(ids, F, CR, freqs, phase, success, weights)
         self._pending_stats = lambda: self._generation_stats(ids, F, CR, success, phase)
 
@@ -871,7 +867,7 @@ class DEEngine(PopulationAlgorithm):
         st: dict = {}
         st["success_rate"] = float(success.mean())
         st["mean_F"] = float(F.mean())
-        st["mean_CR"] = float(self._CR_fixed if self._scheme == "fixed" else CR.mean())
+        st["mean_CR"] = float(CR.mean())
         st["archive_size"] = float(self._archive.count) if self._archive is not None else 0.0
         st["sinusoidal_phase"] = float(phase)
         k_all = len(self._strategies)
@@ -895,8 +891,6 @@ class DEEngine(PopulationAlgorithm):
                 st[f"F/{key}"] = float(F[mask].mean()) if used[k] else math.nan
                 if self._cr_memory is not None:
                     st[f"CR/{key}"] = float(self._cr_memory.host_means[k])
-                elif self._scheme == "fixed":
-                    st[f"CR/{key}"] = self._CR_fixed if used[k] else math.nan
                 else:
                     st[f"CR/{key}"] = float(CR[mask].mean()) if used[k] else math.nan
         return st
