@@ -150,9 +150,8 @@ class SuccessHistoryMemory:
         weights = as_host(improvements, np.float64)
         if params is None or params.shape[1] == 0:
             params = np.zeros((len(self.names), 0))
-        ids = self._no_ids if strategy_ids is None else as_host(strategy_ids, np.int64)
-        memory_update(self._values, self._positions, self._lehmer, ids, params, weights,
-                      self._updated)
+        ids = None if strategy_ids is None else as_host(strategy_ids, np.int64)
+        self.update_host(ids, params, weights)
         return tuple(bool(v) for v in self._updated)
 
     def update_host(self, strategy_ids, params: np.ndarray, weights: np.ndarray) -> None:

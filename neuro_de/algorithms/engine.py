@@ -450,19 +450,19 @@ class DEEngine(PopulationAlgorithm):
             self._h_CR[:] = self._CR_fixed
             if not isinstance(self._F_fixed, tuple):
                 self._h_F[:] = float(self._F_fixed)
-        self._views = {}  # name -> CPU tensor sharing the host buffer `_h_<name>`
-        for name in ("util", "ids", "F", "CR", "cr_eff", "pbest", "freqs"):
-            self._views[name] = host_view(getattr(self, f"_h_{name}"))
+        shared = ["util", "ids", "F", "CR", "cr_eff", "pbest", "freqs"]  # sent to the device
         pool = self._fused
         if pool is not None:
             self._h_coef = np.empty((n, pool.num_terms), real)
             self._h_index = np.empty((n, pool.num_terms), np.int64)
             self._h_columns = np.empty((n, pool.num_columns), np.int64)
             self._h_pools = np.array([n] * pool.num_columns, np.int64)
-            for name in ("coef", "index", "columns"):
-                self._views[name] = host_view(getattr(self, f"_h_{name}"))
-        # the views by buffer, so that a host array is sent to the device by its view
-        self._views_of = {id(getattr(self, f"_h_{k}")): v for k, v in self._views.items()}
+            shared += ["coef", "index", "columns"]
+        # a CPU tensor sharing each such buffer's memory, by buffer (see _on_device)
+        self._views_of = {}
+        for name in shared:
+            buffer = getattr(self, f"_h_{name}")
+            self._views_of[id(buffer)] = host_view(buffer)
         rows = []
         if self._learner is not None or self._fixed_probs is not None:
             rows.append("strategy")
@@ -537,10 +537,6 @@ class DEEngine(PopulationAlgorithm):
     def _uniforms(self, name: str) -> np.ndarray:
         """This generation's row of uniforms for ``name``."""
         return self._u[self._u_rows[name]]
-
-    def _device_tensor(self, name: str) -> torch.Tensor:
-        """The host buffer ``name`` as a tensor on the problem's device."""
-        return to_device(getattr(self, f"_h_{name}"), self._device, self._views.get(name))
 
     def _on_device(self, a: np.ndarray) -> torch.Tensor:
         """A host array as a tensor on the problem's device (on the CPU, the view made
@@ -631,10 +627,6 @@ class DEEngine(PopulationAlgorithm):
         p_best_picks(self._h_util, self._p_best_cdf, u[rows], picks)
         return picks
 
-    def _device_utility(self) -> torch.Tensor:
-        """The parents' utilities as a tensor on the device (for strategies that read it)."""
-        return self._device_tensor("util")
-
     def _best_index(self) -> int:
         return int(np.argmin(self._h_util))
 
@@ -664,7 +656,7 @@ class DEEngine(PopulationAlgorithm):
             cr_eff = self._on_device(CR)
         else:  # CR = 1 for the strategies without crossover
             np.copyto(self._h_cr_eff, np.where(self._crossover_flags[ids], CR, 1.0))
-            cr_eff = self._device_tensor("cr_eff")
+            cr_eff = self._on_device(self._h_cr_eff)
         if self._midpoint_bounds is not None and self._parents_inside is None:
             self._parents_inside = inside_bounds(parents, *self._midpoint_bounds)
         if self._midpoint_bounds is not None and self._parents_inside:
@@ -712,7 +704,7 @@ class DEEngine(PopulationAlgorithm):
             pool.slot_table, pool.coef_kind, pool.const, pool.per_F, pool.per_K, F, K,
             self._h_index, self._h_coef,
         )
-        index, coef = self._device_tensor("index"), self._device_tensor("coef")
+        index, coef = self._on_device(self._h_index), self._on_device(self._h_coef)
         if coef.dtype != self._dtype:  # a dtype NumPy lacks (bfloat16)
             coef = coef.to(self._dtype)
         if pool.coef_fns:  # coefficients computed by a torch function
@@ -727,12 +719,13 @@ class DEEngine(PopulationAlgorithm):
         dev, pool = self._device, self._fused
         ctx_F = to_device(F, dev).to(self._dtype).unsqueeze(1)
         ctx_K = to_device(K, dev).to(self._dtype).unsqueeze(1) if pool.needs_K else None
-        r = self._device_tensor("columns")
+        r = self._on_device(self._h_columns)
+        fitness = self._on_device(self._h_util)
         ids_dev = None if pool.single else to_device(ids, dev)
         for k, fn in pool.coef_fns:
             strategy = self._strategies[k]
             ctx = MutationContext(
-                population=parents, fitness=self._device_utility(), rows=self._rows, F=ctx_F,
+                population=parents, fitness=fitness, rows=self._rows, F=ctx_F,
                 r=r[:, : strategy.num_random],
                 best_index=None if best < 0 else torch.tensor(best, device=dev),
                 pbest=None if pbest.shape[0] == 0 else to_device(pbest, dev), K=ctx_K,
@@ -755,7 +748,7 @@ class DEEngine(PopulationAlgorithm):
         union = self._union_rows(count) if self._union is not None else None
         single = len(self._strategies) == 1
         F_dev = to_device(F, dev).to(self._dtype)
-        fitness = self._device_utility()
+        fitness = self._on_device(self._h_util)
         if single:
             groups = [(None, self._rows)]
         else:  # the rows of each strategy, grouped on the host

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import torch
 
+from ..host import as_host
 from ..host.kernels import midpoint_crossover
 from .bounds import _columns, inside_bounds
 from .grad import without_grad
@@ -184,31 +185,22 @@ def binomial_crossover(
     return out
 
 
-_HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def _host_bound(bound, dtype) -> np.ndarray:
-    """A bound (a number or a CPU tensor) as a 1-D array of ``dtype``."""
-    if isinstance(bound, torch.Tensor):
-        return bound.reshape(-1).to(dtype=_torch_dtype(dtype)).numpy()
-    return np.array([bound], dtype)
-
-
-def _torch_dtype(dtype) -> torch.dtype:
-    return torch.float32 if dtype is np.float32 else torch.float64
+_HOST_DTYPES = (torch.float32, torch.float64)
 
 
 def _host_midpoint(parents, mutants, mask, lower, upper, out) -> bool:
     """The crossover with the midpoint repair as one compiled pass on the CPU
     (:func:`~neuro_de.host.kernels.midpoint_crossover`, bit-identical to the torch passes);
     False where it does not apply (another device or dtype, tensor bounds elsewhere)."""
-    dtype = _HOST_DTYPES.get(out.dtype)
-    if dtype is None or out.device.type != "cpu" or mutants.dtype != out.dtype:
+    if out.dtype not in _HOST_DTYPES or out.device.type != "cpu":
         return False
+    if parents.dtype != out.dtype or mutants.dtype != out.dtype:
+        return False  # torch's passes decide what mixed dtypes do
     if any(isinstance(b, torch.Tensor) and b.device.type != "cpu" for b in (lower, upper)):
         return False
+    dtype = out.numpy().dtype
     midpoint_crossover(
-        parents.detach().numpy(), mutants.detach().numpy(), mask.numpy(), _host_bound(lower, dtype),
-        _host_bound(upper, dtype), np.array([0.5], dtype), out.numpy(),
+        as_host(parents), as_host(mutants), mask.numpy(), as_host(lower, dtype).reshape(-1),
+        as_host(upper, dtype).reshape(-1), np.array([0.5], dtype), out.numpy(),
     )
     return True
