@@ -1,22 +1,21 @@
-"""The fused construction of a pool's mutants, the declared (linear) strategies, and the
-loop-free index draw, checked against per-strategy evaluation and by hand."""
+"""The strategy pool's fused construction of the mutants and the declared (linear)
+strategies, checked against per-strategy evaluation and by hand."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from evotorch import Problem
 
-import neuro_de.algorithms.engine as engine
+import neuro_de.algorithms.differential_evolution as de_loop
 from neuro_de.algorithms import DE, SHADE, SAShadeTriEnsin
 from neuro_de.operators import (
     MutationContext,
+    StrategyPool,
     combine_terms,
     get_strategy,
     parse_coefficient,
     register_linear_strategy,
-    sample_distinct_from_rows,
 )
 from neuro_de.operators.strategies import STRATEGIES
 
@@ -94,164 +93,106 @@ def test_mutants_built_in_the_trial_buffer_give_the_same_run(monkeypatch):
         return searcher.population.values.clone()
 
     fresh = run()
-    monkeypatch.setattr(engine, "_FRESH_MUTANTS_MAX", 0)  # every genome counts as huge
+    monkeypatch.setattr(de_loop, "_FRESH_MUTANTS_MAX", 0)  # every genome counts as huge
     assert torch.equal(run(), fresh)
 
 
-@pytest.mark.parametrize("pools,k", [(7, 5), (6, 5), (100, 5), (12, 1), ([9, 20], 2), (8, 3)])
-def test_sample_distinct_from_rows_constraints_and_uniformity(pools, k):
-    g = torch.Generator().manual_seed(0)
-    n = pools if isinstance(pools, int) else pools[0]
-    reps = 3000
-    counts = None
-    for _ in range(reps // 10):
-        r = torch.cat([sample_distinct_from_rows(pools, k, num_rows=n, generator=g)
-                       for _ in range(10)])
-        rows = torch.arange(n).repeat(10)
-        assert bool((r != rows[:, None]).all()), "an index equals its own row"
-        s = r.sort(dim=1).values
-        assert bool((s[:, 1:] != s[:, :-1]).all()), "indices within a row repeat"
-        last_pool = pools if isinstance(pools, int) else pools[-1]
-        assert int(r.min()) >= 0 and int(r[:, -1].max()) < last_pool
-        c = torch.bincount(r[rows == 0][:, -1], minlength=last_pool).double()
-        counts = c if counts is None else counts + c
-    # the last column of row 0 is uniform over everything but 0 and the earlier columns:
-    # by symmetry uniform over 1 .. pool-1 (plain pools) or over the union's other values
-    assert counts[0] == 0
-    expected = reps / (last_pool - 1)
-    assert float((counts[1:] - expected).abs().max()) < 6 * expected**0.5
-    with pytest.raises(ValueError, match="increase the population"):
-        sample_distinct_from_rows(5, 5, num_rows=5, generator=g)
+def _pool_context(pool, parents, utility, *, seed=0, archive=None):
+    """A pool-wide context with seeded random vectors, p-best picks and K."""
+    g = torch.Generator().manual_seed(seed)
+    count = 0 if archive is None else archive.shape[0]
+    r = pool.draw_indices(N, archive_count=count, generator=g)
+    return MutationContext(
+        population=parents, fitness=utility, rows=torch.arange(N),
+        F=torch.linspace(0.2, 0.9, N, dtype=torch.float64).unsqueeze(1), r=r,
+        best_index=torch.argmin(utility), pbest=torch.randint(0, N, (N,), generator=g),
+        K=torch.rand(N, 1, generator=g, dtype=torch.float64), archive=archive,
+        union=None if archive is None else torch.cat([parents, archive]),
+    )
 
 
-@pytest.mark.parametrize("pools", [[4, 4, 4], [4, 4, 7]])
-def test_sample_distinct_from_rows_ordered_tuples_are_equally_likely(pools):
-    # every row's ordered k-tuple of admissible values is equally likely: the joint law of
-    # sequential sampling without replacement (not only the marginals)
-    g = torch.Generator().manual_seed(1)
-    n, k = 4, len(pools)
-    draws = torch.cat([sample_distinct_from_rows(pools, k, num_rows=n, generator=g)
-                       for _ in range(6000)])
-    rows = torch.arange(n).repeat(6000)
-    code = draws[:, 0] * 49 + draws[:, 1] * 7 + draws[:, 2]
-    for i in range(n):
-        counts = torch.bincount(code[rows == i], minlength=7**3).double()
-        seen = counts > 0
-        # row i: 3 * 2 admissible pairs, then pools[-1] - 3 values for the last column
-        assert int(seen.sum()) == 6 * (pools[-1] - 3)
-        expected = 6000 / int(seen.sum())
-        assert float((counts[seen] - expected).abs().max()) < 5 * expected**0.5
-        first = draws[rows == i]
-        assert bool((first != i).all())
-
-
-def test_sample_distinct_from_rows_rejects_shrinking_pools():
-    with pytest.raises(ValueError, match="must not decrease"):
-        sample_distinct_from_rows([9, 8], 2, num_rows=8)
-
-
-def _fixed_draws(monkeypatch, searcher, r_all, utility, seed=0):
-    """Fix the engine's index draw to ``r_all``, its parents' utilities to ``utility`` and
-    its block of uniforms to a seeded one (returned)."""
-
-    def columns(pools, u, out):
-        out[:] = r_all.numpy()
-
-    monkeypatch.setattr(engine, "distinct_columns", columns)
-    searcher._h_util[:] = utility.numpy()
-    rng = np.random.default_rng(seed)
-    searcher._u = rng.random((len(searcher._u_rows), N))
-    return searcher._u
-
-
-def _expected_rows(searcher, ids, F, utility, parents, r_all, K=None, pbest=None, union=None):
-    """Each row's mutant from its own strategy, called on a one-row context."""
+def _expected_rows(pool, ctx, ids):
+    """Each row's mutant from its own strategy, called on a one-row context (built here,
+    independently of the pool's own per-strategy path)."""
     rows = []
     for i in range(N):
-        strategy = searcher.strategies[int(ids[i])]
-        r = r_all[i : i + 1, : strategy.num_random]
+        strategy = pool.strategies[int(ids[i])]
+        r = ctx.r[i : i + 1, : strategy.num_random]
         if "archive" in strategy.needs:
-            r = torch.cat([r_all[i : i + 1, : strategy.num_random - 1], r_all[i : i + 1, -1:]], 1)
-        ctx = MutationContext(
-            population=parents, fitness=utility, rows=torch.tensor([i]), F=F[i : i + 1, None],
-            r=r, best_index=torch.argmin(utility),
-            pbest=None if pbest is None else pbest[i : i + 1],
-            K=None if K is None else K[i : i + 1], union=union,
+            r = torch.cat([ctx.r[i : i + 1, : strategy.num_random - 1], ctx.r[i : i + 1, -1:]], 1)
+        one = MutationContext(
+            population=ctx.population, fitness=ctx.fitness, rows=torch.tensor([i]),
+            F=ctx.F[i : i + 1], r=r, best_index=ctx.best_index, pbest=ctx.pbest[i : i + 1],
+            K=ctx.K[i : i + 1], archive=ctx.archive, union=ctx.union,
         )
-        rows.append(strategy(ctx))
+        rows.append(strategy(one))
     return torch.cat(rows)
 
 
-def test_fused_pool_equals_each_strategy_on_its_rows(monkeypatch):
-    pool = ["rand/1", "best/2", "current-to-best/1", "current-to-rand/1", "trigonometric"]
-    searcher = DE(problem(), popsize=N, strategy=pool)
-    searcher.step()
-    assert searcher._fused is not None
-    parents = searcher.population.values.clone()
-    utility = searcher.utility(searcher.population)
-    ids = np.array([0, 1, 2, 3, 4, 0, 3, 4])
-    F = np.linspace(0.2, 0.9, N)
-    r_all = torch.stack([(torch.arange(N) + s) % N for s in (1, 2, 3, 5)], dim=1)
-    _fixed_draws(monkeypatch, searcher, r_all, utility)
-    out = torch.empty(N, D, dtype=torch.float64)
-    out = searcher._fused_mutants(ids, F, parents, out)
-    K = torch.from_numpy(searcher._uniforms("K")).unsqueeze(1)  # K ~ U(0, 1) per individual
-    expected = _expected_rows(
-        searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all, K=K
-    )
-    assert torch.allclose(out, expected, atol=1e-12)
+@pytest.mark.parametrize("names", [
+    ["rand/1", "best/2", "current-to-best/1", "current-to-rand/1", "trigonometric"],
+    ["trigonometric"],
+    ["rand/1", "current-to-pbest/1"],
+])
+def test_fused_pool_equals_each_strategy_on_its_rows(names):
+    pool = StrategyPool(names)
+    assert pool._fused is not None
+    g = torch.Generator().manual_seed(1)
+    parents = torch.randn(N, D, generator=g, dtype=torch.float64)
+    utility = torch.rand(N, generator=g, dtype=torch.float64)
+    archive = torch.randn(3, D, generator=g, dtype=torch.float64) if pool.uses_archive else None
+    ctx = _pool_context(pool, parents, utility, archive=archive)
+    ids = torch.arange(N) % len(pool)
+    fused = pool.mutants(ctx, ids)
+    assert torch.allclose(fused, _expected_rows(pool, ctx, ids), atol=1e-12)
+    assert torch.allclose(fused, pool.mutants_by_strategy(ctx, ids), atol=1e-12)
+    out = torch.full((N, D), float("nan"), dtype=torch.float64)
+    assert pool.mutants(ctx, ids, out=out) is out and torch.allclose(out, fused)
 
 
-def test_fused_coefficient_function_runs_after_the_host_tables(monkeypatch):
-    """A strategy whose coefficients a torch function computes (not the built-in
-    trigonometric rule) gets them added on its rows after the host kernel."""
+def test_fused_coefficient_function_of_a_user_strategy():
+    """A strategy whose coefficients a function computes (not the built-in trigonometric
+    one) gets them on its rows, the others keep their declared ones."""
     trig = STRATEGIES["trigonometric"]
     custom = register_linear_strategy(
         "test/trig-copy", ("r1", "r2", "r3"), coefficients=lambda ctx: trig.coef_fn(ctx),
         overwrite=True,
     )
     try:
-        searcher = DE(problem(), popsize=N, strategy=["rand/1", custom.name])
-        searcher.step()
-        assert searcher._fused.coef_kind.tolist() == [0, 2]
-        parents = searcher.population.values.clone()
-        utility = searcher.utility(searcher.population)
-        ids = np.array([0, 1, 1, 0, 1, 0, 0, 1])
-        F = np.full(N, 0.7)
-        r_all = torch.stack([(torch.arange(N) + s) % N for s in (1, 2, 3)], dim=1)
-        _fixed_draws(monkeypatch, searcher, r_all, utility)
-        out = searcher._fused_mutants(ids, F, parents, torch.empty(N, D, dtype=torch.float64))
-        expected = _expected_rows(
-            searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all
-        )
-        assert torch.allclose(out, expected, atol=1e-12)
+        pool = StrategyPool(["rand/1", custom.name])
+        g = torch.Generator().manual_seed(2)
+        parents = torch.randn(N, D, generator=g, dtype=torch.float64)
+        utility = torch.rand(N, generator=g, dtype=torch.float64)
+        ctx = _pool_context(pool, parents, utility)
+        ids = torch.tensor([0, 1, 1, 0, 1, 0, 0, 1])
+        assert torch.allclose(pool.mutants(ctx, ids), _expected_rows(pool, ctx, ids),
+                              atol=1e-12)
     finally:
         STRATEGIES.pop("test/trig-copy", None)
 
 
-def test_fused_shade_reads_the_archive_through_the_union(monkeypatch):
-    searcher = SHADE(problem(), popsize=N, memory_size=3)
-    for _ in range(6):
-        searcher.step()
-    count = searcher._archive.count
-    assert count > 0
-    parents = searcher.population.values.clone()
-    utility = searcher.utility(searcher.population)
-    union = torch.cat([parents, searcher._archive.members])
-    # r1 from the population, r2 from the union (several into the archive)
-    r_all = torch.stack([(torch.arange(N) + 1) % N, N + torch.arange(N) % count], dim=1)
-    _fixed_draws(monkeypatch, searcher, r_all, utility)
-    pbest = np.arange(N)[::-1].copy()
-    monkeypatch.setattr(searcher, "_p_best_picks", lambda rows=None: pbest)
-    ids = np.zeros(N, dtype=np.int64)
-    F = np.full(N, 0.5)
-    out = torch.empty(N, D, dtype=torch.float64)
-    out = searcher._fused_mutants(ids, F, parents, out)
-    expected = _expected_rows(
-        searcher, torch.from_numpy(ids), torch.from_numpy(F), utility, parents, r_all,
-        pbest=torch.from_numpy(pbest), union=union,
-    )
-    assert torch.allclose(out, expected, atol=1e-12)
+def test_index_draw_of_a_pool_with_an_archive():
+    """Plain columns distinct from each other and from the row; the union column in
+    population ∪ archive and distinct from the row and the archive strategy's picks."""
+    pool = StrategyPool(["current-to-pbest/1"])
+    g = torch.Generator().manual_seed(3)
+    seen_archive = False
+    for _ in range(200):
+        r = pool.draw_indices(N, archive_count=5, generator=g)
+        assert r.shape == (N, 2)
+        rows = torch.arange(N)
+        assert bool((r[:, 0] < N).all()) and bool((r[:, 1] < N + 5).all())
+        assert bool((r[:, 0] != rows).all() and (r[:, 1] != rows).all())
+        assert bool((r[:, 0] != r[:, 1]).all())
+        seen_archive |= bool((r[:, 1] >= N).any())
+    assert seen_archive
+    with pytest.raises(ValueError, match="same number of random"):
+        register_linear_strategy("test/arch3", {"x": "1", "r1": "F", "r2": "F", "r3": "-F"},
+                                 archive=True, overwrite=True)
+        try:
+            StrategyPool(["current-to-pbest/1", "test/arch3"])
+        finally:
+            STRATEGIES.pop("test/arch3", None)
 
 
 @pytest.mark.parametrize("make", [
@@ -263,31 +204,38 @@ def test_strategies_without_crossover_get_cr_one(make, monkeypatch):
     other rows with their own CR (a fixed one included)."""
     searcher = make(problem())
     seen = {}
-    crossover = engine.binomial_crossover
+    crossover = de_loop.binomial_crossover
 
     def spy(parents, mutants, CR, **kwargs):
         seen["CR"] = torch.as_tensor(CR).clone()
         return crossover(parents, mutants, CR, **kwargs)
 
-    monkeypatch.setattr(engine, "binomial_crossover", spy)
+    update = searcher.parameters.update
+
+    def record(outcome):
+        seen["outcome"] = outcome
+        update(outcome)
+
+    monkeypatch.setattr(de_loop, "binomial_crossover", spy)
+    monkeypatch.setattr(searcher.parameters, "update", record)
+    no_crossover_id = searcher.strategies.index(get_strategy("current-to-rand/1"))
     for _ in range(3):
         searcher.step()
-        ids = torch.from_numpy(searcher._h_ids.copy())
-        no_crossover = ids == searcher.strategies.index(get_strategy("current-to-rand/1"))
-        own = torch.from_numpy(searcher._h_CR.copy()).to(seen["CR"].dtype)
+        outcome = seen["outcome"]
+        no_crossover = outcome.strategy_ids == no_crossover_id
         assert seen["CR"].shape == (N,)
-        assert torch.equal(seen["CR"], torch.where(no_crossover, 1.0, own))
-    if isinstance(searcher, DE) and searcher._scheme == "fixed":
-        assert bool((searcher._h_CR == 0.2).all())  # the fixed CR, float64 problem
+        assert torch.equal(seen["CR"], torch.where(no_crossover, 1.0, outcome.CR))
+        if isinstance(searcher, DE):
+            assert bool((outcome.CR == 0.2).all())  # the fixed CR
 
 
-def test_mutant_function_pool_uses_the_grouped_path():
+def test_mutant_function_pool_uses_the_per_strategy_path():
     def centroid(ctx):
         return (ctx.x(0) + ctx.x(1)) / 2
 
     centroid.num_random = 2
     searcher = DE(problem(), popsize=N, strategy=[centroid, "rand/1"])
-    assert searcher._fused is None
+    assert searcher.pool._fused is None
     searcher.run(5)
     assert torch.isfinite(searcher.population.evals).all()
 
@@ -308,69 +256,3 @@ def test_users_never_receive_inference_tensors(make):
     other.step()
     searcher.load_state_dict(state)
     searcher.step()
-
-
-def test_shade_repairs_in_the_crossover_only_for_parents_inside():
-    def bounded(seed=0):
-        return Problem("min", lambda x: x.pow(2).sum(-1), solution_length=40,
-                       bounds=(-1.0, 1.0), vectorized=True, seed=seed)
-
-    fused, plain = SHADE(bounded(), popsize=20), SHADE(bounded(), popsize=20)
-    plain._midpoint_bounds = None  # the crossover, then the repair of the trials
-    for _ in range(15):
-        fused.step()
-        plain.step()
-        a, b = fused._values, plain._values
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
-        assert bool((a.abs() <= 1.0).all())
-    assert fused._parents_inside is True
-    fused.population  # noqa: B018 - handing out the population asks for a new check
-    assert fused._parents_inside is None
-    # parents outside the bounds (a user's initial population): the plain path repairs them
-    init = torch.full((20, 40), 3.0)
-    searcher = SHADE(bounded(), popsize=20, init_population=init)
-    searcher.step()
-    assert searcher._parents_inside is None  # outside at this step: checked again next one
-    # the plain path repaired the coordinates taken from the parents too (3 -> (3 + 1) / 2),
-    # and every such trial beats its parent, so no 3.0 is left
-    assert not bool((searcher._values == 3.0).any())
-    searcher._parents_inside = False
-    searcher._u = np.random.default_rng(0).random((len(searcher._u_rows), 20))
-    searcher._build_trials(
-        np.zeros(20, dtype=np.int64), np.full(20, 0.5, np.float32), np.full(20, 0.9, np.float32)
-    )
-    assert searcher._parents_inside is None
-
-
-def test_check_backoff_skips_after_failures_and_resets_on_a_pass():
-    from neuro_de.algorithms.engine import _CheckBackoff
-
-    check, seen = _CheckBackoff(), []
-    for passed in [False, False, False, True, False]:
-        while not check.due():
-            seen.append("skip")
-        seen.append("check")
-        check.record(passed)
-    # 1 skip after one failure, 3 after two, 7 after three; a pass resets the count
-    assert seen == (["check", "skip", "check"] + ["skip"] * 3 + ["check"] + ["skip"] * 7
-                    + ["check", "check"])
-    for _ in range(10):
-        check.record(False)
-    assert check.skip == 31  # capped
-
-
-def test_shade_trials_do_not_depend_on_when_the_midpoint_check_runs():
-    """The back-off only decides whether the repair's passes are skipped; with the check on
-    every generation, or never, the run is bit for bit the same."""
-    def bounded():
-        return Problem("min", lambda x: x.pow(2).sum(-1), solution_length=30,
-                       bounds=(-1.0, 1.0), vectorized=True, seed=3)
-
-    runs = [SHADE(bounded(), popsize=16) for _ in range(3)]
-    runs[1]._midpoint_checks.due = lambda: True  # always check
-    runs[2]._midpoint_checks.due = lambda: False  # never check: always repair
-    for _ in range(30):
-        for searcher in runs:
-            searcher.step()
-        assert torch.equal(runs[0]._values, runs[1]._values)
-        assert torch.equal(runs[0]._values, runs[2]._values)

@@ -256,54 +256,6 @@ def test_midpoint_repair_equals_the_dense_rule(tensor_bounds, chunked, monkeypat
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-@pytest.mark.parametrize("tensor_bounds", [False, True])
-def test_crossover_with_midpoint_equals_crossover_then_repair(tensor_bounds, chunked, monkeypatch):
-    import neuro_de.operators.crossover as cx
-
-    if chunked:
-        monkeypatch.setattr(cx, "_CHUNK_ELEMENTS", 9 * 30)  # 9 columns per chunk
-    g = torch.Generator().manual_seed(4)
-    n, d = 30, 200
-    parents = torch.rand(n, d, generator=g) * 1.9 - 0.95  # inside [-1, 1]
-    mutants = parents + 0.4 * torch.randn(n, d, generator=g)
-    mutants[2, 5], mutants[3, 6] = float("inf"), float("-inf")
-    mutants[4, 7] = float("nan")
-    lo, hi = (-1.0, 1.0) if not tensor_bounds else (
-        torch.full((d,), -1.0) - 0.01 * torch.arange(d) / d, torch.full((d,), 1.0)
-    )
-    cr = torch.rand(n, generator=g)
-    state = g.get_state()
-    fused = cx.binomial_crossover(parents, mutants, cr, generator=g, midpoint_bounds=(lo, hi))
-    g.set_state(state)
-    plain = cx.binomial_crossover(parents, mutants, cr, generator=g)
-    expected = repair_bounds(plain.clone(), parents, lo, hi, method="midpoint")
-    # an infinite mutant coordinate makes lerp's NaN (0 * inf) in the plain crossover, which
-    # the repair keeps; the fused pass gives the parent's coordinate or the midpoint instead
-    for (i, j), edge in (((2, 5), hi), ((3, 6), lo)):
-        e = float(torch.as_tensor(edge).reshape(-1)[j if torch.as_tensor(edge).ndim else 0])
-        x = float(parents[i, j])
-        assert torch.isnan(plain[i, j])
-        assert float(fused[i, j]) in (x, pytest.approx((x + e) / 2, abs=1e-6))
-        fused[i, j] = expected[i, j] = plain[i, j] = 0.0
-    assert torch.isnan(fused[4]).sum() == torch.isnan(plain[4]).sum() == 1  # NaN stays NaN
-    fused[4, 7] = expected[4, 7] = plain[4, 7] = 0.0
-    repaired = plain != expected
-    assert int(repaired.sum()) > 50
-    assert torch.equal(fused[~repaired], expected[~repaired])  # untouched: bit for bit
-    # repaired: (x + e) / 2 as lerp's e - (e - x) / 2, within an ulp
-    assert torch.allclose(fused[repaired], expected[repaired], rtol=1e-6, atol=1e-7)
-    lo_t, hi_t = torch.as_tensor(lo), torch.as_tensor(hi)
-    assert bool(((fused >= lo_t) & (fused <= hi_t)).all())
-    # nothing outside: the same trials as the plain crossover
-    inside = parents + 0.01 * (torch.rand(n, d, generator=g) - 0.5)
-    inside.clamp_(lo_t, hi_t)
-    state = g.get_state()
-    a = cx.binomial_crossover(parents, inside, cr, generator=g, midpoint_bounds=(lo, hi))
-    g.set_state(state)
-    assert torch.equal(a, cx.binomial_crossover(parents, inside, cr, generator=g))
-
-
-@pytest.mark.parametrize("chunked", [False, True])
 def test_inside_bounds_finds_a_violation_or_nan_in_any_column_block(chunked, monkeypatch):
     from neuro_de.operators import bounds
 
@@ -320,22 +272,3 @@ def test_inside_bounds_finds_a_violation_or_nan_in_any_column_block(chunked, mon
                 value < -1 and lower is not None)
             assert bounds.inside_bounds(y, lower, upper) is (not outside)
     assert bounds.inside_bounds(torch.empty(0, 3), -1.0, 1.0)
-
-
-def test_index_draw_with_a_growing_pool_reuses_one_widened_table():
-    """An archive filling up asks for pools N + 1, N + 2, ...: the draws stay valid, and the
-    base table is widened geometrically (a few tables), not once per pool size."""
-    from neuro_de.operators import indices
-
-    n = 37
-    g = torch.Generator().manual_seed(8)
-    tables = set()
-    for extra in range(1, 60):
-        r = indices.sample_distinct_from_rows([n, n + extra], 2, num_rows=n, generator=g)
-        rows = torch.arange(n)
-        assert bool((r[:, 0] < n).all()) and bool((r[:, 1] < n + extra).all())
-        assert bool((r[:, 0] != rows).all() and (r[:, 1] != rows).all())
-        assert bool((r[:, 0] != r[:, 1]).all())
-        tables.add(indices._BASE_TABLES[(n, torch.device("cpu"))].data_ptr())
-    assert indices._BASE_TABLES[(n, torch.device("cpu"))].shape[1] >= n + 59
-    assert len(tables) <= 3

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from evotorch import Problem
 
 from neuro_de.algorithms import SHADE
-from neuro_de.algorithms.engine import p_best_rank_law
+from neuro_de.operators import p_best_rank_law, sample_p_best
 
 
 def test_rank_law_by_hand():
@@ -35,7 +34,9 @@ def test_rank_law_equals_the_two_stage_draw(n, lo, hi):
     assert float((freq - law).abs().max()) < 5 * float(law.max() / m) ** 0.5
 
 
-def test_engine_picks_follow_the_law_on_the_sorted_population():
+def test_picks_follow_the_law_on_the_sorted_population():
+    """sample_p_best (the picks SHADE's generation uses) against the rank law, on a
+    population in random order."""
     n = 50
     problem = Problem("min", lambda x: x.pow(2).sum(-1), solution_length=3,
                       initial_bounds=(-1, 1), vectorized=True, seed=0)
@@ -44,16 +45,12 @@ def test_engine_picks_follow_the_law_on_the_sorted_population():
     order = torch.argsort(utility)
     rank_of = torch.empty(n, dtype=torch.int64)
     rank_of[order] = torch.arange(n)
-    searcher._h_util[:] = utility.numpy()
-    rng = np.random.default_rng(2)
-    draws = []
-    for _ in range(4000):
-        searcher._u = rng.random((len(searcher._u_rows), n))
-        draws.append(torch.from_numpy(searcher._p_best_picks().copy()))
-    picks = torch.cat(draws)
+    g = torch.Generator().manual_seed(2)
+    picks = torch.cat([sample_p_best(utility, searcher._p_best_cdf, generator=g)
+                       for _ in range(4000)])
     freq = torch.bincount(rank_of[picks], minlength=n).double() / picks.numel()
     law = torch.zeros(n, dtype=torch.float64)
-    raw = p_best_rank_law(n, *searcher._p_best)
+    raw = p_best_rank_law(n, 2.0 / n, 0.2)
     law[: len(raw)] = torch.tensor(raw, dtype=torch.float64)
     assert float(freq[len(raw):].sum()) == 0.0  # never outside the best p_max N
     assert float((freq - law).abs().max()) < 5 * float(law.max() / picks.numel()) ** 0.5

@@ -1,19 +1,30 @@
-"""EvoTorch search algorithms: DE, SaDE, SHADE, SA-SHADE-tri-ensin and PSO."""
+"""EvoTorch search algorithms: the DE family composed of components, and PSO."""
 
 from .base import PopulationAlgorithm, mean_pairwise_distance
 from .de import DE
-from .engine import DEEngine
+from .differential_evolution import DifferentialEvolution, PopulationSchedule
 from .hybrid import PAPER_STRATEGIES, SAShadeTriEnsin
+from .jade import JADE, JADEParameters
+from .jde import JDE, JDEParameters
+from .lshade import LSHADE, LinearPopulationReduction, LSHADEParameters
 from .pso import PSO
 from .sade import SADE_STRATEGIES, SaDE
 from .shade import SHADE
 
 __all__ = [
     "DE",
-    "DEEngine",
+    "DifferentialEvolution",
+    "JADE",
+    "JADEParameters",
+    "JDE",
+    "JDEParameters",
+    "LSHADE",
+    "LSHADEParameters",
+    "LinearPopulationReduction",
     "PAPER_STRATEGIES",
     "PSO",
     "PopulationAlgorithm",
+    "PopulationSchedule",
     "SADE_STRATEGIES",
     "SAShadeTriEnsin",
     "SHADE",

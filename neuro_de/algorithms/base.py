@@ -8,11 +8,8 @@ import torch
 from evotorch import Problem, SolutionBatch
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm, SinglePopulationAlgorithmMixin
 
-from .solution_stats import (
-    evaluate_keeping_solution_stats,
-    load_solution_stats,
-    solution_stats_state,
-)
+from ..operators.selection import parent_utility
+from .solution_stats import load_solution_stats, solution_stats_state
 
 __all__ = ["PopulationAlgorithm", "mean_pairwise_distance", "RESERVED_STATUS_KEYS"]
 
@@ -191,10 +188,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
 
     def _utility_of(self, evals: torch.Tensor) -> torch.Tensor:
         """:meth:`utility` of a column of evaluations."""
-        f = evals.to(torch.float64)
-        if self._sign != 1.0:
-            f = f * self._sign
-        return torch.nan_to_num(f, nan=float("inf"))
+        return parent_utility(evals, sign=self._sign)
 
     # ------------------------------------------------------------------ the step
     def _fitness_epoch(self) -> int | None:
@@ -219,7 +213,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         autograd still off): what the problem and EvoTorch keep from it (best-solution
         clones, hook results, minibatches) are ordinary tensors a user can train with."""
         with torch.inference_mode(False), torch.no_grad():
-            evaluate_keeping_solution_stats(self.problem, batch)
+            self.problem.evaluate(batch)
 
     def _step(self) -> None:
         # A generation runs in inference mode (cheaper dispatch than no_grad for the many
@@ -242,22 +236,6 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
 
     def _generation(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def _candidate_utility_of(self, evals: torch.Tensor) -> torch.Tensor:
-        """:meth:`utility` of a column of *new* evaluations (trials, moved particles), with
-        every NaN or infinite evaluation turned into NaN, which compares false with
-        anything: ``f <= parent`` and ``f < parent`` are then the selection and success
-        tests as they are, and a non-finite candidate never wins. Counts those candidates
-        (the ``nonfinite_trials`` / ``nonfinite_total`` status items; one host sync)."""
-        f = evals.to(torch.float64)
-        if self._sign != 1.0:
-            f = f * self._sign
-        nan = float("nan")
-        f = torch.nan_to_num(f, nan=nan, posinf=nan, neginf=nan)
-        count = int(f.isnan().sum())
-        self._nonfinite_total += count
-        self._stats["nonfinite_trials"] = float(count)
-        return f
 
     def _get_diversity(self) -> float:
         return mean_pairwise_distance(self._population.access_values(keep_evals=True))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from evotorch import Problem
 
-from .engine import DEEngine, resolve_strategies
+from ..adaptation import FixedParameters
+from .differential_evolution import DifferentialEvolution
 
 __all__ = ["DE"]
 
 
-class DE(DEEngine):
+class DE(DifferentialEvolution):
     r"""Differential evolution with a fixed strategy, :math:`F` and :math:`CR`.
 
     Each generation every parent :math:`x_i` gets a mutant :math:`v_i` from the strategy
@@ -46,26 +47,12 @@ class DE(DEEngine):
         CR: float = 0.9,
         bounds_handling: str = "clip",
     ):
-        if isinstance(F, (tuple, list)):
-            if len(F) != 2 or not (0 <= float(F[0]) <= float(F[1]) <= 2):
-                raise ValueError(f"Dither `F` must be (low, high) with 0 <= low <= high <= 2, "
-                                 f"got {F!r}.")
-            F = (float(F[0]), float(F[1]))
-        elif isinstance(F, bool) or not isinstance(F, (int, float)) or not (0 < F <= 2):
-            raise ValueError(f"`F` must be a number in (0, 2] (typically 0.4-1), got {F!r}.")
-        if isinstance(CR, bool) or not isinstance(CR, (int, float)) or not (0 <= CR <= 1):
-            raise ValueError(f"`CR` must be a number in [0, 1], got {CR!r}.")
-        strategies, probs = resolve_strategies(strategy)
         super().__init__(
             problem,
             popsize=popsize,
             init_population=init_population,
-            strategies=strategies,
-            strategy_probabilities=probs,
-            learner=None,
-            scheme="fixed",
-            F=F,
-            CR=CR,
+            strategies=strategy,
+            parameters=FixedParameters(F=tuple(F) if isinstance(F, list) else F, CR=CR),
             archive_rate=1.0,
             bounds_handling=bounds_handling,
         )

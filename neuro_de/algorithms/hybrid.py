@@ -6,7 +6,15 @@ from __future__ import annotations
 import torch
 from evotorch import Problem
 
-from .engine import DEEngine, resolve_strategies
+from ..adaptation import (
+    SaDEParameters,
+    Sinusoidal,
+    StrategyLearner,
+    SuccessHistoryParameters,
+    cauchy_regenerate,
+    normal_regenerate,
+)
+from .differential_evolution import DifferentialEvolution, resolve_strategies
 
 __all__ = ["SAShadeTriEnsin", "PAPER_STRATEGIES"]
 
@@ -14,8 +22,10 @@ __all__ = ["SAShadeTriEnsin", "PAPER_STRATEGIES"]
 #: difference pair), rand/2, current-to-rand/1 (S4, K ~ U(0, 1), no crossover).
 PAPER_STRATEGIES = ("rand/1", "current-to-best/1", "rand/2", "current-to-rand/1")
 
+_SAMPLERS = {"normal": normal_regenerate, "cauchy": cauchy_regenerate}
 
-class SAShadeTriEnsin(DEEngine):
+
+class SAShadeTriEnsin(DifferentialEvolution):
     r"""SA-SHADE-tri-ensin (seed paper, Sec. 3.1-3.3 and Table S3).
 
     Components, each switchable so that each row of the paper's Table 3 ablation is one
@@ -28,8 +38,9 @@ class SAShadeTriEnsin(DEEngine):
       :math:`F \sim D(M_{F,k,r}, 0.1)`, :math:`CR \sim N(M_{CR,k,r}, 0.1)`; Lehmer means
       weighted by :math:`|\Delta f|` (the paper uses the Lehmer mean for both). D is the
       normal distribution as the paper writes (``F_distribution="normal"``; ``"cauchy"`` is
-      SHADE's). Off: SaDE's rules, :math:`F \sim N(\mu_F, \sigma_F)` and
-      :math:`CR \sim N(CRm_k, 0.1)` with median memory.
+      SHADE's). Off: SaDE's rules, :math:`F \sim N(\mu_F, \sigma_F)` clipped to
+      ``F_range`` and :math:`CR \sim N(CRm_k, 0.1)` with median memory (starting at the
+      middle of ``CR_range``).
     * ``trigonometric``: adds Fan & Lampinen's trigonometric mutation to the pool.
     * ``sinusoidal``: LSHADE-EpSin's sinusoidal F. Within each cycle of ``sin_horizon``
       generations (:math:`G`; the paper: the generations spent on one mini-batch, 10), in the
@@ -92,13 +103,30 @@ class SAShadeTriEnsin(DEEngine):
         sin_freq: float = 0.5,
         bounds_handling: str = "clip",
     ):
+        if F_distribution not in _SAMPLERS:
+            raise ValueError(
+                f"`F_distribution` must be one of {tuple(_SAMPLERS)}, got {F_distribution!r}."
+            )
         pool = list(strategies)
         if trigonometric and "trigonometric" not in pool:
             pool.append("trigonometric")
         resolved, _ = resolve_strategies(pool)
-        lo, hi = float(F_range[0]), float(F_range[1])
-        if sade_F is None:
-            sade_F = (0.5 * (lo + hi), 0.3 * (hi - lo))
+        sampler = _SAMPLERS[F_distribution]
+        if success_history:
+            rule = SuccessHistoryParameters(
+                memory_size=memory_size, F_scale=F_scale, CR_scale=CR_scale, F_sampler=sampler,
+                cr_mean=cr_mean, F_range=F_range, CR_range=CR_range,
+            )
+        else:
+            lo, hi = float(F_range[0]), float(F_range[1])
+            mean, std = (0.5 * (lo + hi), 0.3 * (hi - lo)) if sade_F is None else sade_F
+            rule = SaDEParameters(
+                F_mean=mean, F_std=std, learning_period=learning_period, clip_F=True,
+                F_range=F_range, CR_range=CR_range,
+            )
+        if sinusoidal:
+            rule = Sinusoidal(rule, horizon=sin_horizon, freq=sin_freq,
+                              memory_size=memory_size, freq_sampler=sampler)
         self.components = {
             "strategy_adaptation": bool(strategy_adaptation),
             "success_history": bool(success_history),
@@ -110,23 +138,9 @@ class SAShadeTriEnsin(DEEngine):
             popsize=popsize,
             init_population=init_population,
             strategies=resolved,
-            strategy_probabilities=None,
-            learner={
-                "learning_period": learning_period,
-                "epsilon": epsilon,
-                "adapt": bool(strategy_adaptation),
-            },
-            scheme="shade" if success_history else "sade",
-            F_range=F_range,
-            CR_range=CR_range,
-            sade_F=sade_F,
-            clip_F=True,
-            memory_size=memory_size,
-            F_scale=F_scale,
-            CR_scale=CR_scale,
-            F_distribution=F_distribution,
-            cr_mean=cr_mean,
-            sinusoidal={"horizon": sin_horizon, "freq": sin_freq} if sinusoidal else None,
+            selector=StrategyLearner(len(resolved), learning_period=learning_period,
+                                     epsilon=epsilon, adapt=bool(strategy_adaptation)),
+            parameters=rule,
             archive_rate=1.0,
             bounds_handling=bounds_handling,
         )

@@ -6,7 +6,13 @@ from __future__ import annotations
 import torch
 from evotorch import Problem, SolutionBatch
 
-from ..operators import clamp_bounds, inside_bounds, random_int16
+from ..operators import (
+    candidate_utility,
+    clamp_bounds,
+    inside_bounds,
+    one_to_one,
+    random_int16,
+)
 from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
 __all__ = ["PSO"]
@@ -204,17 +210,20 @@ class PSO(PopulationAlgorithm):
         evals.fill_(float("nan"))  # the positions moved: what EvoTorch marks "not evaluated"
         self._evaluate(self._population)
         # NaN for a non-finite evaluation, which then never becomes a personal best
-        f_new = self._candidate_utility_of(evals[:, 0])
-        better = f_new <= f_best
-        copy_rows_where(better, (x, evals), (self._pb, self._pb_evals))
+        f_new = candidate_utility(evals[:, 0], sign=self._sign)
+        sel = one_to_one(f_best, f_new)  # the moved particle against its personal best
+        nonfinite = int(sel.nonfinite)
+        self._nonfinite_total += nonfinite
+        self._stats["nonfinite_trials"] = float(nonfinite)
+        copy_rows_where(sel.selected, (x, evals), (self._pb, self._pb_evals))
         self._stats["inertia"] = w
         # the other status items are computed only if a logger reads them
-        self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, better)
+        self._pending_stats = lambda: self._swarm_stats(x, v, f_new, f_best, sel)
 
-    def _swarm_stats(self, x, v, f_new, f_best, better) -> dict:
+    def _swarm_stats(self, x, v, f_new, f_best, sel) -> dict:
         st: dict = {}
-        st["success_rate"] = (f_new < f_best).to(torch.float64).mean()
-        best_now = torch.minimum(f_best, torch.where(better, f_new, f_best)).min()
+        st["success_rate"] = sel.improved.to(torch.float64).mean()
+        best_now = torch.minimum(f_best, torch.where(sel.selected, f_new, f_best)).min()
         st["swarm_best_eval"] = best_now * self._sign
         st["mean_speed"] = v.norm(dim=1).mean()
         st["spread"] = (x - x.mean(dim=0, keepdim=True)).norm(dim=1).mean()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from evotorch import Problem
 
-from .engine import DEEngine, resolve_strategies
+from ..adaptation import SaDEParameters, StrategyLearner
+from .differential_evolution import DifferentialEvolution, resolve_strategies
 
 __all__ = ["SaDE", "SADE_STRATEGIES"]
 
@@ -14,7 +15,7 @@ __all__ = ["SaDE", "SADE_STRATEGIES"]
 SADE_STRATEGIES = ("rand/1", "current-to-best/2", "rand/2", "current-to-rand/1")
 
 
-class SaDE(DEEngine):
+class SaDE(DifferentialEvolution):
     r"""Self-adaptive DE with strategy learning (Qin, Huang & Suganthan, IEEE TEVC 2009).
 
     * Strategy :math:`k` is chosen with probability :math:`p_k` (stochastic universal
@@ -35,6 +36,9 @@ class SaDE(DEEngine):
         F_mean, F_std: Parameters of the normal F draw.
         CR_std: Standard deviation of the CR draw.
         sampling: ``"sus"`` (default, as in SaDE) or ``"roulette"``.
+        CR_range: Admissible CR (default [0, 1]); the median memory starts at its middle.
+        F_range: Optional admissible F; ``None`` (default) leaves the normal draw unclipped,
+            as in the paper, a ``(low, high)`` pair clips it (small steps for a network).
         bounds_handling: ``"clip"``, ``"midpoint"`` or ``"none"``.
     """
 
@@ -51,22 +55,24 @@ class SaDE(DEEngine):
         F_std: float = 0.3,
         CR_std: float = 0.1,
         sampling: str = "sus",
+        CR_range: tuple[float, float] = (0.0, 1.0),
+        F_range: tuple[float, float] | None = None,
         bounds_handling: str = "clip",
     ):
         strategies, _ = resolve_strategies(list(strategies))
-        if F_std < 0 or CR_std < 0:
-            raise ValueError(f"`F_std` and `CR_std` must be >= 0, got {F_std}, {CR_std}.")
+        rule = SaDEParameters(
+            F_mean=F_mean, F_std=F_std, CR_std=CR_std, learning_period=learning_period,
+            clip_F=F_range is not None, F_range=(0.0, 2.0) if F_range is None else F_range,
+            CR_range=CR_range,
+        )
         super().__init__(
             problem,
             popsize=popsize,
             init_population=init_population,
             strategies=strategies,
-            strategy_probabilities=None,
-            learner={"learning_period": learning_period, "epsilon": epsilon,
-                     "sampling": sampling},
-            scheme="sade",
-            sade_F=(F_mean, F_std),
-            sade_CR_std=CR_std,
+            selector=StrategyLearner(len(strategies), learning_period=learning_period,
+                                     epsilon=epsilon, sampling=sampling),
+            parameters=rule,
             archive_rate=1.0,
             bounds_handling=bounds_handling,
         )

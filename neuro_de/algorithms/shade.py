@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from evotorch import Problem
 
-from ..operators import get_strategy
-from .engine import DEEngine
+from ..adaptation import SuccessHistoryParameters
+from .differential_evolution import DifferentialEvolution
 
 __all__ = ["SHADE"]
 
 
-class SHADE(DEEngine):
+class SHADE(DifferentialEvolution):
     r"""Success-history based parameter adaptation for DE (Tanabe & Fukunaga, CEC 2013).
 
     Memories :math:`M_F, M_{CR}` of size :math:`H` (all 0.5 at start). Per individual:
@@ -38,6 +38,10 @@ class SHADE(DEEngine):
         archive_rate: Archive capacity as a multiple of N (default 1.0).
         p_max: Upper end of :math:`p_i` (default 0.2); the lower end is 2/N.
         cr_mean: ``"arithmetic"`` or ``"lehmer"``.
+        F_scale, CR_scale: Spreads of the F and CR draws (0.1).
+        F_range, CR_range: Admissible F and CR (default (0, 1): SHADE's truncation); the
+            memories start at the middle of each range (0.5 for SHADE's). A trained
+            network wants small steps, e.g. ``F_range=(0, 0.2), CR_range=(0, 0.3)``.
         bounds_handling: ``"midpoint"`` (default, SHADE's repair), ``"clip"`` or ``"none"``.
     """
 
@@ -53,27 +57,21 @@ class SHADE(DEEngine):
         cr_mean: str = "arithmetic",
         F_scale: float = 0.1,
         CR_scale: float = 0.1,
+        F_range: tuple[float, float] = (0.0, 1.0),
+        CR_range: tuple[float, float] = (0.0, 1.0),
         bounds_handling: str = "midpoint",
     ):
-        if archive_rate < 0:
-            raise ValueError(f"`archive_rate` must be >= 0, got {archive_rate}.")
+        rule = SuccessHistoryParameters(
+            memory_size=memory_size, F_scale=F_scale, CR_scale=CR_scale, cr_mean=cr_mean,
+            F_range=F_range, CR_range=CR_range,
+        )
         super().__init__(
             problem,
             popsize=popsize,
             init_population=init_population,
-            strategies=[get_strategy("current-to-pbest/1")],
-            strategy_probabilities=None,
-            learner=None,
-            scheme="shade",
-            memory_size=memory_size,
-            F_init=0.5,
-            CR_init=0.5,
-            F_scale=F_scale,
-            CR_scale=CR_scale,
-            F_distribution="cauchy",
-            cr_mean=cr_mean,
+            strategies="current-to-pbest/1",
+            parameters=rule,
             archive_rate=archive_rate,
             p_best=(None, p_max),
             bounds_handling=bounds_handling,
         )
-

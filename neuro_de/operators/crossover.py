@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 
-from ..host import as_host
-from ..host.kernels import midpoint_crossover
-from .bounds import _columns, inside_bounds
 from .grad import without_grad
 from .uniform import random_int16
 
@@ -109,8 +105,6 @@ def binomial_crossover(
     *,
     generator: torch.Generator | None = None,
     out: torch.Tensor | None = None,
-    midpoint_bounds: tuple | None = None,
-    midpoint_check: bool = True,
 ) -> torch.Tensor:
     r"""Binomial (uniform) crossover of Storn & Price (1997):
 
@@ -120,7 +114,9 @@ def binomial_crossover(
 
     ``j_rand`` is drawn per individual (row), so every trial differs from its parent in at
     least one coordinate. The choice is made with :func:`torch.lerp`, exact at weights 0 and
-    1, so each trial coordinate is bit-identical to the parent's or the mutant's.
+    1, so each trial coordinate is bit-identical to the parent's or the mutant's. A genome
+    of many columns is processed in column chunks, so the mask never exceeds ``2**24``
+    elements.
 
     Args:
         parents: ``(n, d)`` parent values :math:`x`.
@@ -128,20 +124,6 @@ def binomial_crossover(
         CR: Crossover rate, a float or a per-row ``(n,)``/``(n, 1)`` tensor in [0, 1].
         generator: Random generator.
         out: Where to write the trials; may be ``mutants`` itself (in place).
-        midpoint_bounds: Optional ``(lower, upper)`` (numbers or ``(d,)`` tensors): also
-            apply the midpoint repair (:func:`~neuro_de.operators.repair_bounds`) in the same
-            pass, for parents inside the bounds. A mutant coordinate :math:`v` outside is
-            replaced by :math:`(x + e)/2`, :math:`e` the violated bound, when the crossover
-            takes it: with :math:`e = \mathrm{clamp}(v)`, :math:`w = [e \ne v]` and the mask
-            :math:`m`, :math:`u = \mathrm{lerp}(x, e, m (1 - w/2))` (three passes instead
-            of the repair's five on the trials, and none when no mutant coordinate is
-            outside, on CPU). A coordinate taken from the parent is the parent's, which is
-            inside; so the result is the repair of the trials, up to the rounding of
-            ``lerp`` at weight 1/2 (``e - (e - x)/2`` rather than ``(x + e)/2``).
-        midpoint_check: With ``midpoint_bounds`` on CPU, first check (one reduction)
-            whether any mutant coordinate is outside, and skip the repair's passes when none
-            is. False skips the check (a caller that knows some are outside); the trials
-            are the same either way, since the repair changes nothing inside the bounds.
 
     Returns:
         The ``(n, d)`` trials.
@@ -157,7 +139,6 @@ def binomial_crossover(
     j_rand = torch.randint(0, d, (n,), generator=generator, device=parents.device)
     thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    check = midpoint_check and parents.device.type == "cpu"
     whole = step >= d  # one block: no column slices
     for start in range(0, d, step):
         stop = min(d, start + step)
@@ -165,42 +146,9 @@ def binomial_crossover(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
             whole,
         )
-        cols = slice(start, stop)
-        v = mutants if whole else mutants[:, cols]
-        if midpoint_bounds is not None:
-            lower, upper = (b if whole else _columns(b, cols) for b in midpoint_bounds)
-            if not (check and inside_bounds(v, lower, upper)):
-                x = parents if whole else parents[:, cols]
-                target = out if whole else out[:, cols]
-                if _host_midpoint(x, v, mask, lower, upper, target):
-                    continue
-                edge = torch.clamp(v, lower, upper)
-                outside = torch.ne(edge, v, out=torch.empty_like(edge))
-                mask.addcmul_(mask, outside, value=-0.5)  # m (1 - w / 2)
-                v = edge
         if whole:
-            torch.lerp(parents, v, mask, out=out)
+            torch.lerp(parents, mutants, mask, out=out)
         else:
-            torch.lerp(parents[:, cols], v, mask, out=out[:, cols])
+            cols = slice(start, stop)
+            torch.lerp(parents[:, cols], mutants[:, cols], mask, out=out[:, cols])
     return out
-
-
-_HOST_DTYPES = (torch.float32, torch.float64)
-
-
-def _host_midpoint(parents, mutants, mask, lower, upper, out) -> bool:
-    """The crossover with the midpoint repair as one compiled pass on the CPU
-    (:func:`~neuro_de.host.kernels.midpoint_crossover`, bit-identical to the torch passes);
-    False where it does not apply (another device or dtype, tensor bounds elsewhere)."""
-    if out.dtype not in _HOST_DTYPES or out.device.type != "cpu":
-        return False
-    if parents.dtype != out.dtype or mutants.dtype != out.dtype:
-        return False  # torch's passes decide what mixed dtypes do
-    if any(isinstance(b, torch.Tensor) and b.device.type != "cpu" for b in (lower, upper)):
-        return False
-    dtype = out.numpy().dtype
-    midpoint_crossover(
-        as_host(parents), as_host(mutants), mask.numpy(), as_host(lower, dtype).reshape(-1),
-        as_host(upper, dtype).reshape(-1), np.array([0.5], dtype), out.numpy(),
-    )
-    return True

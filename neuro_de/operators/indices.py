@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-__all__ = ["sample_distinct", "sample_distinct_from_rows"]
+__all__ = ["sample_distinct"]
 
 
 def sample_distinct(
@@ -124,112 +122,3 @@ def _stepping(num_rows, k, excl, available, generator, device):
         if j + 1 < k:
             taken, _ = torch.sort(torch.cat([taken, idx.unsqueeze(1)], dim=1), dim=1)
     return out
-
-
-def sample_distinct_from_rows(
-    pool_size: int | Sequence[int],
-    k: int,
-    *,
-    num_rows: int,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    r"""DE's index draw: for every row :math:`i = 0, \dots, n-1`, ``k`` mutually distinct
-    indices, all different from :math:`i`; column ``j`` is uniform over
-    :math:`\{0, \dots, P_j - 1\}` minus :math:`i` and the earlier columns (``pool_size``
-    gives :math:`P_j`, one size for all columns or one per column, non-decreasing, each
-    :math:`\ge n`; e.g. population columns, then one from population ∪ archive).
-
-    A partial Fisher-Yates shuffle of every row at once, free of host syncs: row :math:`i`
-    of a ``(n, P_{max})`` table holds :math:`i` at position 0 and the other values after
-    it, in order. Column ``j`` picks the entry at a position :math:`p_j` uniform in
-    :math:`[j + 1, P_j)`, and the entry at position :math:`j + 1` moves to :math:`p_j`, so
-    positions :math:`[j + 2, P_{j+1})` hold exactly the values still admissible for the
-    next column (the pools grow, so the values at or past :math:`P_j` never moved). That is
-    sequential sampling without replacement, exactly; it costs one gather and one scatter
-    of ``n`` entries per column, plus one draw of all positions
-    (:math:`p_j = j + 1 + (w \bmod (P_j - 1 - j))`, ``w`` a random 63-bit word, so the
-    modulo bias is below :math:`P_j / 2^{63}`).
-
-    Args:
-        pool_size: :math:`P` or ``k`` non-decreasing sizes :math:`P_j`, each at least
-            ``num_rows``.
-        k: Indices per row.
-        num_rows: :math:`n`.
-        generator: Random generator.
-        device: Device of the result.
-
-    Returns:
-        A ``(num_rows, k)`` ``int64`` tensor.
-    """
-    pools = (int(pool_size),) * k if isinstance(pool_size, int) else tuple(map(int, pool_size))
-    dev = device if isinstance(device, torch.device) else torch.device(device or "cpu")
-    base, widths, starts = _draw_constants(pools, k, int(num_rows), dev)
-    if k == 0:
-        return torch.empty((num_rows, 0), dtype=torch.int64, device=device)
-    table = base.clone()
-    positions = torch.empty((num_rows, k), dtype=torch.int64, device=device)
-    positions.random_(generator=generator).remainder_(widths).add_(starts)
-    # the (n, 1) columns of `positions` and table columns 1..k-1 as views, a few operations
-    # whatever k is (the table's views read it as it is when they are used, after the
-    # earlier scatters)
-    at_columns = positions.t().unsqueeze(2).unbind(0)
-    movers = table.narrow(1, 1, k - 1).t().unsqueeze(2).unbind(0) if k > 1 else ()
-    picks = []
-    for j, at in enumerate(at_columns):
-        picks.append(table.gather(1, at))
-        if j + 1 < k:  # the entry at position j + 1 moves into the slot just emptied
-            table.scatter_(1, at, movers[j])
-    return torch.cat(picks, dim=1)
-
-
-_DRAW_CONSTANTS: dict[tuple, tuple] = {}
-_BASE_TABLES: dict[tuple[int, torch.device], torch.Tensor] = {}
-
-
-def _base_table(num_rows: int, width: int, device: torch.device) -> torch.Tensor:
-    """The first ``width`` columns (a view) of an ``(n, W)`` table whose row ``i`` is
-    ``i, 0, ..., i-1, i+1, ..., W - 1``; ``W`` at least doubles when a wider one is asked
-    for, so that pools growing one by one (an archive filling up) make few tables."""
-    key = (num_rows, device)
-    table = _BASE_TABLES.get(key)
-    if table is None or table.shape[1] < width:
-        full = max(width, 2 * table.shape[1]) if table is not None else width
-        with torch.inference_mode(False):  # an ordinary tensor, usable in and out of it
-            pos = torch.arange(full, device=device).unsqueeze(0)
-            rows = torch.arange(num_rows, device=device).unsqueeze(1)
-            table = torch.where(pos == 0, rows, pos - (pos <= rows).to(torch.int64))
-        _BASE_TABLES[key] = table
-    return table[:, :width]
-
-
-def _draw_constants(pools: tuple[int, ...], k: int, num_rows: int, device: torch.device):
-    """For :func:`sample_distinct_from_rows`, checked once per ``(pools, k, num_rows,
-    device)`` and cached: the ``(n, P_max)`` base table whose row ``i`` is
-    ``i, 0, ..., i-1, i+1, ..., P_max - 1``, and per column ``j`` the number
-    ``P_j - 1 - j`` of admissible positions and the first one, ``j + 1``."""
-    key = (pools, k, num_rows, device)
-    found = _DRAW_CONSTANTS.get(key)
-    if found is not None:
-        return found
-    if len(pools) != k:
-        raise ValueError(f"`pool_size` gives {len(pools)} pools for k={k} columns.")
-    if any(p < num_rows or p - 1 - j < 1 for j, p in enumerate(pools)):
-        raise ValueError(
-            f"Cannot draw {k} indices distinct from each other and from the row among pools "
-            f"{list(pools)} for {num_rows} rows; increase the population size."
-        )
-    if any(b < a for a, b in zip(pools, pools[1:], strict=False)):
-        raise ValueError(
-            f"`pool_size` must not decrease from one column to the next, got {list(pools)}; "
-            f"put the columns drawn from the larger pools last."
-        )
-    width = pools[-1] if pools else num_rows
-    base = _base_table(num_rows, width, device)
-    with torch.inference_mode(False):  # ordinary tensors, usable in and out of it
-        widths = torch.tensor([p - 1 - j for j, p in enumerate(pools)], device=device)
-        starts = torch.arange(1, len(pools) + 1, device=device)
-    found = _DRAW_CONSTANTS[key] = (base, widths, starts)
-    if len(_DRAW_CONSTANTS) > 4096:  # pools change while an archive fills: bounded
-        _DRAW_CONSTANTS.pop(next(iter(_DRAW_CONSTANTS)))
-    return found

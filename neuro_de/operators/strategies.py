@@ -73,6 +73,7 @@ __all__ = [
     "register_linear_strategy",
     "get_strategy",
     "available_strategies",
+    "trigonometric_coefficients",
     "trigonometric_weights",
 ]
 
@@ -589,33 +590,14 @@ def trigonometric_weights(f: torch.Tensor, *, population_fitness: torch.Tensor) 
     The rule assumes minimisation of a non-negative objective (a lower :math:`f_k` gives a
     smaller :math:`p_k` and pulls the mutant toward :math:`x_{r_k}`). When some parent's
     minimisation-oriented fitness is negative (e.g. a maximised problem, negated), all values
-    are first shifted by the population minimum so they are non-negative and the ordering is
-    kept. When :math:`\sum |f| = 0` the weights are :math:`1/3` each (the centroid).
+    are first shifted by the population minimum, ``min(0, min f)``, so they are
+    non-negative and the ordering is kept. When :math:`\sum |f| = 0` the weights are
+    :math:`1/3` each (the centroid). An infinite :math:`|f|` (a NaN/inf parent) is capped
+    at 1e300, so that it takes the whole weight, the limit of the rule, rather than making
+    :math:`0 \cdot \infty`.
     """
-    a = _shifted_abs_fitness(f, population_fitness)
+    a = (f - population_fitness.min().clamp(max=0.0)).abs_().clamp_(max=1e300)
     return a.div_(a.sum(dim=1, keepdim=True)).nan_to_num_(nan=1.0 / 3.0)
-
-
-_FOUR_THIRDS: dict[str, torch.Tensor] = {}
-
-
-def _four_thirds(device) -> torch.Tensor:
-    """A float64 0-d 4/3 on ``device`` (cached: addcdiv wants a tensor there)."""
-    key = str(device)
-    found = _FOUR_THIRDS.get(key)
-    if found is None:
-        with torch.inference_mode(False):
-            found = _FOUR_THIRDS[key] = torch.tensor(4.0 / 3.0, dtype=torch.float64, device=device)
-    return found
-
-
-def _shifted_abs_fitness(f: torch.Tensor, population_fitness: torch.Tensor) -> torch.Tensor:
-    """``|f - min(0, lowest parent fitness)|``, capped at 1e300."""
-    # shift by min(0, lowest parent fitness): a no-op for non-negative objectives, and no
-    # host sync to decide it; 0 / 0 (all three |f| = 0) gives the centroid's 1/3
-    # an infinite |f| (a NaN/inf parent) is capped so that it takes the whole weight, the
-    # limit of the rule, rather than making 0 * inf
-    return (f - population_fitness.min().clamp(max=0.0)).abs_().clamp_(max=1e300)
 
 
 def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
@@ -630,14 +612,10 @@ def trigonometric_coefficients(ctx: MutationContext) -> torch.Tensor:
     is :math:`v = \sum_k c_k x_{r_k}` with :math:`c_1 = 1/3 + p_2 + p_3 - 2 p_1`,
     :math:`c_2 = 1/3 + p_1 + p_3 - 2 p_2`, :math:`c_3 = 1/3 + p_1 + p_2 - 2 p_3`, i.e.
     (as :math:`p_1 + p_2 + p_3 = 1`) :math:`c_k = 4/3 - 3 p_k`: three terms, no differences.
-    F is not used.
-    See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
+    F is not used. See :func:`trigonometric_weights` for f < 0 and the all-zero guard.
     """
-    # sum_k p_k = 1, so c_k = 1/3 + 1 - 3 p_k = 4/3 - 3 |f_k| / sum_j |f_j|, one addcdiv
-    # from the shifted |f| (the all-zero guard's p = 1/3 gives c = 1/3: 0 / 0 -> 1/3)
-    a = _shifted_abs_fitness(ctx.fitness[ctx.r[:, :3]], ctx.fitness)
-    c = torch.addcdiv(_four_thirds(a.device), a, a.sum(dim=1, keepdim=True), value=-3.0)
-    return c.nan_to_num_(nan=1.0 / 3.0).to(ctx.population.dtype)
+    p = trigonometric_weights(ctx.fitness[ctx.r[:, :3]], population_fitness=ctx.fitness)
+    return (4.0 / 3.0 - 3.0 * p).to(ctx.population.dtype)
 
 
 #: Trigonometric mutation (Fan & Lampinen 2003; the seed paper's S_Trigo).
