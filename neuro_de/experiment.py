@@ -6,19 +6,30 @@ population of Algorithm 1 stage 1, hands out fresh :class:`SupervisedNetProblem`
 on the same mini-batch stream, evolves with checkpoints, picks winners on the held-out
 split and evaluates on the test set. :func:`run_recipe` loops over seeds, saves the logger
 data, handles SIGINT/SIGTERM, and writes ``results.csv`` / ``results.md``.
+
+A recipe whose network, data or first population differ (``recipes/resnet_imagenet.py``:
+pretrained torchvision ResNets fine-tuned on an image folder) keeps this spine: it leaves
+out the LeNet data and Adam options (``add_common_arguments(..., data_and_pretraining=
+False)``), hands :func:`run_recipe` its own ``data`` and a :class:`SeedRun` subclass, and
+overrides the hooks :meth:`SeedRun.fresh_model`, :meth:`~SeedRun.pretraining`,
+:meth:`~SeedRun.first_population`, :meth:`~SeedRun.problem_options`,
+:meth:`~SeedRun.eval_data`, :meth:`~SeedRun.network` and :meth:`~SeedRun.provenance`.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+from torch import nn
 from torch.utils.data import Subset
 
 from .algorithms import DE, PSO, SAShadeTriEnsin
@@ -36,6 +47,7 @@ __all__ = [
     "check_common_arguments",
     "load_data",
     "positive_int",
+    "SEARCHERS",
     "searcher_factory",
     "run_recipe",
     "write_plots",
@@ -62,24 +74,53 @@ def add_common_arguments(
     popsize: int = 10,
     generations: int = 100,
     model: str = "lenet5",
+    batch_size: int = 256,
+    heldout_fraction: float = 0.1,
+    device: str = "cpu",
+    data_and_pretraining: bool = True,
 ) -> argparse.ArgumentParser:
-    """Add the options every LeNet recipe takes (data, training, evolution, output,
-    checkpoints) with the given defaults."""
-    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"], default="digits")
-    p.add_argument("--data-root", default=None,
-                   help="folder holding MNIST/raw or FashionMNIST/raw (default: $NEURO_DE_DATA)")
-    p.add_argument("--download", action="store_true",
-                   help="let torchvision download the data set into --data-root (needs internet)")
-    p.add_argument("--model", choices=["lenet1", "lenet5"], default=model)
+    """Add the options every recipe takes (data, training, evolution, output, checkpoints)
+    with the given defaults.
+
+    Args:
+        p: The recipe's parser.
+        out: Default of ``--out``.
+        seeds: Default of ``--seeds``.
+        epochs: Default of ``--epochs``.
+        popsize: Default of ``--popsize``.
+        generations: Default of ``--generations``.
+        model: Default of ``--model``.
+        batch_size: Default of ``--batch-size`` (the fitness mini-batch).
+        heldout_fraction: Default of ``--heldout-fraction``.
+        device: Default of ``--device``.
+        data_and_pretraining: Add the LeNet recipes' data set and Adam options
+            (``--dataset``, ``--data-root``, ``--download``, ``--model``, ``--epochs``,
+            ``--lr``, ``--train-batch-size``, ``--train-limit``); ``False`` for a recipe
+            that brings its own data and first population and declares its own options.
+
+    Returns:
+        ``p``.
+    """
+    if data_and_pretraining:
+        p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"],
+                       default="digits")
+        p.add_argument("--data-root", default=None,
+                       help="folder holding MNIST/raw or FashionMNIST/raw (default: "
+                            "$NEURO_DE_DATA)")
+        p.add_argument("--download", action="store_true",
+                       help="let torchvision download the data set into --data-root (needs "
+                            "internet)")
+        p.add_argument("--model", choices=["lenet1", "lenet5"], default=model)
     p.add_argument("--seeds", type=positive_int, default=seeds, help="number of seeds (0..N-1)")
-    p.add_argument("--epochs", type=positive_int, default=epochs,
-                   help="Adam epochs (>= popsize)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--train-batch-size", type=positive_int, default=128)
+    if data_and_pretraining:
+        p.add_argument("--epochs", type=positive_int, default=epochs,
+                       help="Adam epochs (>= popsize)")
+        p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+        p.add_argument("--train-batch-size", type=positive_int, default=128)
     p.add_argument("--popsize", type=positive_int, default=popsize,
                    help="population = snapshots of the last POPSIZE epochs")
     p.add_argument("--generations", type=positive_int, default=generations)
-    p.add_argument("--batch-size", type=positive_int, default=256,
+    p.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help="mini-batch of the fitness (paper: 2048 on ImageNet)")
     p.add_argument("--generations-per-batch", type=positive_int, default=10,
                    help="generations each fitness mini-batch serves (paper: 10)")
@@ -89,11 +130,13 @@ def add_common_arguments(
                    help="SA-SHADE-tri-ensin F range (Table S3)")
     p.add_argument("--CR-range", type=float, nargs=2, default=(0.0, 0.3),
                    help="SA-SHADE-tri-ensin CR range (Table S3)")
-    p.add_argument("--train-limit", type=positive_int, default=None,
-                   help="use only the first N samples of the (shuffled) training split: quick runs")
-    p.add_argument("--heldout-fraction", type=float, default=0.1,
+    if data_and_pretraining:
+        p.add_argument("--train-limit", type=positive_int, default=None,
+                       help="use only the first N samples of the (shuffled) training split: "
+                            "quick runs")
+    p.add_argument("--heldout-fraction", type=float, default=heldout_fraction,
                    help="share of the training data held out to choose each run's winner")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=device)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=out, help="output folder")
     p.add_argument("--checkpoint-dir", default=None,
@@ -133,10 +176,14 @@ def extra_loggers(args: argparse.Namespace) -> tuple:
 
 
 def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Reject inconsistent options early, naming the option and the fix."""
+    """Reject inconsistent options early, naming the option and the fix.
+
+    The checks of the data set and Adam options apply only where the parser has them
+    (see ``data_and_pretraining`` of :func:`add_common_arguments`).
+    """
     if args.popsize < 6:
         parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
-    if args.epochs < args.popsize:
+    if "epochs" in args and args.epochs < args.popsize:
         parser.error(f"--epochs ({args.epochs}) must be >= --popsize ({args.popsize}): the "
                      "population is the snapshots of the last POPSIZE epochs")
     if not 0 < args.de_F <= 2:
@@ -145,7 +192,7 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
     if not 0 < args.heldout_fraction < 1:
         parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
-    if args.lr <= 0:
+    if "lr" in args and args.lr <= 0:
         parser.error(f"--lr must be > 0, got {args.lr}")
     for name in ("F_range", "CR_range"):
         lo, hi = getattr(args, name)
@@ -164,9 +211,14 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.resume and args.checkpoint_dir is None:
         parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
-    if args.dataset != "digits" and args.data_root is None and not os.environ.get("NEURO_DE_DATA"):
+    if ("dataset" in args and args.dataset != "digits" and args.data_root is None
+            and not os.environ.get("NEURO_DE_DATA")):
         parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/MNIST/raw with the "
                      "idx files) or NEURO_DE_DATA; add --download to fetch it with internet")
+
+
+#: The method names :func:`searcher_factory` knows.
+SEARCHERS = ("DE", "PSO", "SAShadeTriEnsin")
 
 
 def searcher_factory(method: str, args: argparse.Namespace, **hybrid_flags: Any):
@@ -174,11 +226,21 @@ def searcher_factory(method: str, args: argparse.Namespace, **hybrid_flags: Any)
 
     - ``"DE"``: rand/1/bin with ``--de-F`` and ``--de-CR``;
     - ``"PSO"``: Clerc's constriction, global best, no velocity clamp;
-    - anything else: SA-SHADE-tri-ensin with ``--F-range``, ``--CR-range``, the sinusoidal
-      horizon equal to ``--generations-per-batch``, and ``hybrid_flags`` (the ablation
-      switches ``strategy_adaptation``, ``success_history``, ``trigonometric``,
+    - ``"SAShadeTriEnsin"``: SA-SHADE-tri-ensin with ``--F-range``, ``--CR-range``, the
+      sinusoidal horizon equal to ``--generations-per-batch``, and ``hybrid_flags`` (the
+      ablation switches ``strategy_adaptation``, ``success_history``, ``trigonometric``,
       ``sinusoidal``).
+
+    Raises:
+        ValueError: For a method not in :data:`SEARCHERS`, or ``hybrid_flags`` with a method
+            other than ``"SAShadeTriEnsin"``.
     """
+    if method not in SEARCHERS:
+        raise ValueError(f"unknown method {method!r} for searcher_factory; known: "
+                         f"{', '.join(map(repr, SEARCHERS))}")
+    if hybrid_flags and method != "SAShadeTriEnsin":
+        raise ValueError(f"the switches {', '.join(sorted(hybrid_flags))} apply to "
+                         f"'SAShadeTriEnsin' only, not to {method!r}")
 
     def make(problem, init):
         if method == "DE":
@@ -205,23 +267,43 @@ def load_data(args: argparse.Namespace):
 
 
 class SeedRun:
-    """One seed of a recipe: the Adam population and everything evolved from it.
+    """One seed of a recipe: the first population and everything evolved from it.
+
+    The defaults are the LeNet recipes' steps (Adam snapshots, test-set rows); a recipe
+    with another network, data or first population subclasses and overrides the hooks:
+    :meth:`fresh_model` and :meth:`pretraining` (what backpropagation trains),
+    :meth:`first_population` (the genomes and their network), :meth:`problem_options`
+    (more :class:`SupervisedNetProblem` arguments), :meth:`eval_data` (how held-out and
+    reported splits are read), :meth:`network` (the network scored for a genome) and
+    :meth:`provenance` (facts exported with each winner).
 
     Args:
         args: The parsed recipe options (see :func:`add_common_arguments`).
         seed: The seed of this run (training, mini-batch stream, algorithms).
         splits: ``DataSplits(train, heldout, test)``.
-        info: The data set's facts (``dataset_info``).
+        info: The data set's facts (``dataset_info``), or ``None`` when :meth:`fresh_model`
+            does not need them.
         guard: The recipe's :class:`~neuro_de.checkpoint.SignalGuard`.
         recipe: The recipe's name (checkpoints of another recipe are refused).
+        meta: The facts checkpoints of this run must match (besides the recipe and the
+            seed); default: the data set, model, popsize and Adam epochs.
     """
 
-    def __init__(self, args, seed: int, splits, info, guard: SignalGuard, *, recipe: str):
+    #: The split the result rows report: the ``<split>_loss`` column, the winners'
+    #: ``<split>_top1`` provenance and the per-seed line (``"val"`` in the ResNet recipe).
+    split: ClassVar[str] = "test"
+    #: Add each evolved winner's population index to its row as a ``winner`` column.
+    winner_column: ClassVar[bool] = False
+
+    def __init__(self, args, seed: int, splits, info, guard: SignalGuard, *, recipe: str,
+                 meta: dict[str, Any] | None = None):
         self.args, self.seed, self.splits, self.info, self.guard = args, seed, splits, info, guard
         self.is_main = is_main_process()  # rank 0 of a replicated run writes; others compute
         self.progress = not args.no_progress and self.is_main
-        self.meta = {"recipe": recipe, "dataset": args.dataset, "model": args.model,
-                     "seed": seed, "popsize": args.popsize, "epochs": args.epochs}
+        if meta is None:
+            meta = {"dataset": args.dataset, "model": args.model, "popsize": args.popsize,
+                    "epochs": args.epochs}
+        self.meta = {"recipe": recipe, **meta, "seed": seed}
         self._snaps = None
 
     def checkpoint(self, name: str) -> str | None:
@@ -230,52 +312,111 @@ class SeedRun:
             return None
         return os.path.join(self.args.checkpoint_dir, f"seed{self.seed}", f"{name}.pt")
 
-    def fresh_model(self) -> torch.nn.Module:
+    # ------------------------------------------------------------------ the first population
+
+    def fresh_model(self) -> nn.Module:
+        """Hook: the network backpropagation starts from (default: ``--model``, seeded)."""
         torch.manual_seed(self.seed)
         return build_model(self.args.model, **self.info.model_kwargs())
 
+    def pretraining(self) -> dict[str, Any]:
+        """Hook: the options of :func:`~neuro_de.population.train_snapshots` besides the
+        seed, device and progress bar (default: Adam, ``--epochs``, ``--lr``,
+        ``--train-batch-size``, keeping the last ``--popsize`` epochs)."""
+        a = self.args
+        return {"epochs": a.epochs, "keep_last": a.popsize, "optimizer": "adam", "lr": a.lr,
+                "batch_size": a.train_batch_size}
+
     @property
     def snapshots(self):
-        """The Adam snapshots of the last ``popsize`` epochs (trained once, then cached)."""
+        """The backpropagation snapshots of the last ``popsize`` epochs (trained once, or
+        loaded from the checkpoint on --resume, then cached)."""
         if self._snaps is None:
             a = self.args
             self._snaps = pretrain_population(
                 self.fresh_model, self.splits.train, checkpoint=self.checkpoint("population"),
-                resume=a.resume, meta=self.meta, epochs=a.epochs, keep_last=a.popsize,
-                optimizer="adam", lr=a.lr, batch_size=a.train_batch_size, seed=self.seed,
-                device=a.device, progress=self.progress, write_checkpoints=self.is_main,
+                resume=a.resume, meta=self.meta, seed=self.seed, device=a.device,
+                progress=self.progress, write_checkpoints=self.is_main, **self.pretraining(),
             )
             if a.distributed:  # every rank starts from rank 0's networks
                 broadcast_from_main([self._snaps.vectors,
                                      *self._snaps.model.state_dict().values()])
         return self._snaps
 
+    def first_population(self) -> tuple[torch.Tensor, nn.Module]:
+        """Hook: the first population ``(popsize, d)`` and the network whose parameters the
+        genomes are (the problems' model); default: the snapshots and the trained network."""
+        return self.snapshots.vectors, self.snapshots.model
+
+    @functools.cached_property
+    def _first(self) -> tuple[torch.Tensor, nn.Module]:
+        return self.first_population()
+
     @property
     def population(self) -> torch.Tensor:
         """The ``(popsize, d)`` genomes on the run's device."""
-        return self.snapshots.vectors.to(self.args.device)
+        return self._first[0].to(self.args.device)
+
+    @property
+    def parent(self) -> nn.Module:
+        """The network the genomes are parameters of."""
+        return self._first[1]
+
+    # ------------------------------------------------------------------ problems and scores
+
+    def problem_options(self) -> dict[str, Any]:
+        """Hook: more :class:`SupervisedNetProblem` arguments (e.g. ``exclude``, ``bn``);
+        default none."""
+        return {}
 
     def problem(self, *, batch_size: int | None = None) -> SupervisedNetProblem:
-        """A fresh problem over the trained network; every fresh problem of a seed sees the
-        same mini-batch stream, so methods are compared on the same data."""
+        """A fresh problem over :attr:`parent`; every fresh problem of a seed sees the same
+        mini-batch stream, so methods are compared on the same data."""
         a = self.args
         kwargs = {"batch_size": batch_size or a.batch_size,
                   "generations_per_batch": a.generations_per_batch, "device": a.device,
-                  "seed": self.seed}
+                  "seed": self.seed, **self.problem_options()}
         if a.distributed:
-            return DistributedSupervisedNetProblem(self.snapshots.model, self.splits.train,
+            return DistributedSupervisedNetProblem(self.parent, self.splits.train,
                                                    split=a.distributed, **kwargs)
-        return SupervisedNetProblem(self.snapshots.model, self.splits.train, **kwargs)
+        return SupervisedNetProblem(self.parent, self.splits.train, **kwargs)
+
+    def eval_data(self, dataset) -> Any:
+        """Hook: what held-out selection and scoring read for ``dataset`` (default: the
+        data set itself, read in order in batches of 1024)."""
+        return dataset
+
+    def network(self, problem: SupervisedNetProblem, vector: torch.Tensor) -> nn.Module:
+        """Hook: the network of a genome as it is selected, scored and exported (default:
+        ``problem.to_module(vector)``)."""
+        return problem.to_module(vector)
+
+    def score(self, problem: SupervisedNetProblem, network: nn.Module) -> dict[str, float]:
+        """Top-1, top-5 (top-k for k classes when fewer than 5) and loss of ``network`` on
+        the reported split, as fractions (the ``metrics`` of :meth:`test_row`)."""
+        k = min(5, problem.num_classes)
+        metrics = problem.evaluate_vector(None, self.eval_data(self.splits.test),
+                                          topk=(1, k), module=network)
+        return {**metrics, "top5": metrics[f"top{k}"]}
 
     def test_row(self, method: str, metrics: dict, **extra: Any) -> dict:
-        """A results row: test top-1/top-5 in percent plus extra columns."""
+        """A results row: top-1/top-5 in percent and the loss on the reported split, plus
+        extra columns."""
         return {"method": method, "seed": self.seed, "top1": 100 * metrics["top1"],
-                "top5": 100 * metrics["top5"], "test_loss": metrics["loss"], **extra}
+                "top5": 100 * metrics["top5"], f"{self.split}_loss": metrics["loss"], **extra}
 
     def parent_row(self) -> dict:
         """The results row of the Adam parent: the last snapshot, on the test set."""
-        metrics = self.problem().evaluate_vector(self.snapshots.vectors[-1], self.splits.test)
-        return self.test_row("adam", metrics)
+        problem = self.problem()
+        return self.test_row("adam", self.score(problem, problem.to_module(
+            self.snapshots.vectors[-1])))
+
+    def provenance(self) -> dict[str, Any]:
+        """Hook: facts saved beside every exported winner besides the run's ``meta``, the
+        method, the selection and the scores (default none)."""
+        return {}
+
+    # ------------------------------------------------------------------ evolution
 
     def evolve(
         self,
@@ -287,9 +428,7 @@ class SeedRun:
         batch_size: int | None = None,
     ) -> tuple[dict, Any]:
         """Evolve from the population with ``make_searcher(problem, init)``; pick the winner
-        on held-out data, export it, and return its test row and the logger frame."""
-        import time
-
+        on held-out data, export it, and return its row and the logger frame."""
         a = self.args
         generations = generations or a.generations
         problem = self.problem(batch_size=batch_size)
@@ -308,31 +447,33 @@ class SeedRun:
         )
         seconds = time.perf_counter() - t0
         values = searcher.population.values
-        winner = select_on_heldout(problem, values, self.splits.heldout)
-        test = problem.evaluate_vector(values[winner], self.splits.test)
-        row = self.test_row(method, test, seconds=seconds)
+        winner = select_on_heldout(problem, values, self.eval_data(self.splits.heldout),
+                                   network=lambda vector: self.network(problem, vector))
+        network = self.network(problem, values[winner])
+        extra = {"winner": winner} if self.winner_column else {}
+        row = self.test_row(method, self.score(problem, network), **extra, seconds=seconds)
         if not self.is_main:
             return row, frame
         export_network(
-            problem.to_module(values[winner]),
-            os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
+            network, os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
             provenance={**self.meta, "method": method, "generations": generations,
                         "winner_index": winner, "selected_on": "held-out loss",
-                        "test_top1": row["top1"], "test_top5": row["top5"]},
+                        **self.provenance(), f"{self.split}_top1": row["top1"],
+                        f"{self.split}_top5": row["top5"]},
         )
         return row, frame
 
 
-def write_plots(logs: dict[str, Any], out_dir: str) -> list:
-    """Every dynamics plot of each run (``<method>_<plot>.png``) and, for several runs, the
-    overlays (``all_<plot>.png``)."""
+def write_plots(logs: dict[str, Any], out_dir: str, *, tag: str = "") -> list:
+    """Every dynamics plot of each run (``<method><tag>_<plot>.png``) and, for several runs,
+    the overlays (``all<tag>_<plot>.png``)."""
     from .dynamics import plot_all
 
     paths = []
     for method, frame in logs.items():
-        paths += plot_all(frame, out_dir, prefix=f"{method}_")
+        paths += plot_all(frame, out_dir, prefix=f"{method}{tag}_")
     if len(logs) > 1:
-        paths += plot_all(logs, out_dir, prefix="all_")
+        paths += plot_all(logs, out_dir, prefix=f"all{tag}_")
     return paths
 
 
@@ -345,12 +486,31 @@ def run_recipe(
     title: str,
     baseline: str,
     notes: str = "",
+    data: tuple[Any, Any] | None = None,
+    seed_run: Callable[..., SeedRun] = SeedRun,
+    plots_per_seed: bool = False,
 ) -> int:
     """Run ``per_seed`` for every seed, save logs and results; return the exit code.
 
     ``per_seed(run)`` returns the seed's result rows and ``{method: logger frame}``. A
     SIGINT/SIGTERM stops the run after saving its checkpoint; the exit code is then
     ``128 + signal`` and ``--resume`` continues it.
+
+    Args:
+        args: The parsed options.
+        argv: The command line given to the recipe (``None``: ``sys.argv[1:]``).
+        per_seed: One seed's rows and logger frames.
+        recipe: The recipe's name (checkpoints, the command in ``results.md``).
+        title: Title of ``results.md``.
+        baseline: The method the paired tests compare against.
+        notes: A paragraph for ``results.md``.
+        data: ``(splits, info)`` when the recipe loads its own data (default:
+            :func:`load_data` of ``args``).
+        seed_run: Makes each seed's run, called as
+            ``seed_run(args, seed, splits, info, guard, recipe=recipe)``: a :class:`SeedRun`
+            subclass, or a ``functools.partial`` of one with its own arguments.
+        plots_per_seed: Write the plots of every seed (``<method>_seed<k>_<plot>.png``)
+            instead of the first seed's only (``<method>_<plot>.png``).
     """
     logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
     if args.threads:
@@ -361,13 +521,13 @@ def run_recipe(
             print("--distributed: no torchrun environment found; running as one process",
                   file=sys.stderr)
     main = is_main_process()
-    splits, info = load_data(args)
+    splits, info = load_data(args) if data is None else data
     if main:
         os.makedirs(args.out, exist_ok=True)
     rows: list[dict] = []
     with SignalGuard() as guard:
         for seed in range(args.seeds):
-            run = SeedRun(args, seed, splits, info, guard, recipe=recipe)
+            run = seed_run(args, seed, splits, info, guard, recipe=recipe)
             try:
                 seed_rows, logs = per_seed(run)
             except RunInterrupted as stop:
@@ -379,10 +539,11 @@ def run_recipe(
                 continue
             for method, frame in logs.items():
                 frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
-            if args.plots and seed == 0 and logs:
-                write_plots(logs, os.path.join(args.out, "plots"))
+            if args.plots and logs and (plots_per_seed or seed == 0):
+                write_plots(logs, os.path.join(args.out, "plots"),
+                            tag=f"_seed{seed}" if plots_per_seed else "")
             line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
-            print(f"seed {seed}: test top-1 {line}", flush=True)
+            print(f"seed {seed}: {run.split} top-1 {line}", flush=True)
     if not main:
         return 0
     given = list(argv) if argv is not None else sys.argv[1:]

@@ -185,16 +185,34 @@ def evolve(
 
 
 @torch.no_grad()
-def select_on_heldout(problem, values: torch.Tensor, heldout, *, key: str = "loss") -> int:
+def select_on_heldout(
+    problem,
+    values: torch.Tensor,
+    heldout,
+    *,
+    key: str = "loss",
+    network: Callable[[torch.Tensor], torch.nn.Module] | None = None,
+) -> int:
     """Index of the individual with the lowest held-out loss (or highest ``top1``).
 
     The held-out split is carved from the training data; the test set is never used to
     choose. ``problem`` must offer ``evaluate_vector(vector, data)`` (as
     :class:`~neuro_de.problems.SupervisedNetProblem` does).
+
+    Args:
+        problem: The problem the genomes belong to.
+        values: The ``(n, d)`` genomes.
+        heldout: The held-out data (a data set or a loader).
+        key: ``"loss"`` (lowest wins) or ``"top1"`` (highest wins).
+        network: Builds the network scored for a genome (e.g. with BatchNorm recalibrated);
+            default: ``problem.to_module``.
     """
     scores = []
     for i in range(values.shape[0]):
-        metrics = problem.evaluate_vector(values[i], heldout, topk=(1,))
+        if network is None:
+            metrics = problem.evaluate_vector(values[i], heldout, topk=(1,))
+        else:
+            metrics = problem.evaluate_vector(None, heldout, topk=(1,), module=network(values[i]))
         scores.append(metrics[key] if key == "loss" else -metrics[key])
     return int(torch.tensor(scores).argmin())
 

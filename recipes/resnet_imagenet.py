@@ -38,34 +38,26 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import re
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from neuro_de.checkpoint import (
-    RunInterrupted,
-    SignalGuard,
-    export_network,
-    load_checkpoint,
-    save_checkpoint,
+from neuro_de.experiment import (
+    SeedRun,
+    add_common_arguments,
+    check_common_arguments,
+    positive_int,
+    run_recipe,
+    searcher_factory,
 )
-from neuro_de.distributed import broadcast_from_main, init_from_env, is_main_process
-from neuro_de.experiment import extra_loggers, positive_int, searcher_factory
 from neuro_de.models import resnet
-from neuro_de.problems import (
-    DistributedSupervisedNetProblem,
-    ParameterView,
-    SupervisedNetProblem,
-)
-from neuro_de.reporting import write_results
-from neuro_de.runner import evolve
+from neuro_de.problems import ParameterView, SupervisedNetProblem
 
 RECIPE = "resnet_imagenet"
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -98,10 +90,15 @@ def nonnegative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The shared options of :func:`~neuro_de.experiment.add_common_arguments` (with this
+    recipe's defaults; no LeNet data set or Adam options) and the ResNet recipe's own."""
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_common_arguments(p, out="runs/resnet_imagenet", seeds=1, popsize=10, generations=200,
+                         batch_size=2048, heldout_fraction=0.01, device=default_device(),
+                         data_and_pretraining=False)
     m = p.add_argument_group("network")
     m.add_argument("--arch", choices=ARCHS, default="resnet50", help="torchvision ResNet")
     src = m.add_mutually_exclusive_group(required=True)
@@ -135,9 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image-size", type=positive_int, default=224, help="center-crop side")
     d.add_argument("--resize-size", type=positive_int, default=None,
                    help="shorter side before the crop (default: image size x 256/224)")
-    d.add_argument("--heldout-fraction", type=float, default=0.01,
-                   help="share of the training images held out to choose each run's winner "
-                        "(1%% of ImageNet: 12,812 images)")
     d.add_argument("--train-limit", type=positive_int, default=None,
                    help="use a seeded random subset of N training images (quick runs)")
     d.add_argument("--val-limit", type=positive_int, default=None,
@@ -150,7 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--population", choices=("finetune", "noise"), default="finetune",
                    help="'finetune': the last POPSIZE epochs of SGD fine-tuning (the paper); "
                         "'noise': the pretrained network plus Gaussian noise (Table S9)")
-    g.add_argument("--popsize", type=positive_int, default=10, help="population size (>= 6)")
     g.add_argument("--finetune-epochs", type=positive_int, default=10,
                    help="SGD fine-tuning epochs (>= popsize)")
     g.add_argument("--finetune-lr", type=float, default=1e-3, help="SGD learning rate")
@@ -165,46 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--population noise: the noise std; default: the per-coordinate std of "
                         "the fine-tuned population, as Table S9 (fine-tunes first)")
 
-    e = p.add_argument_group("evolution")
+    e = p.add_argument_group("evolution and evaluation")
     e.add_argument("--methods", nargs="+", choices=METHODS, default=["SAShadeTriEnsin"])
-    e.add_argument("--generations", type=positive_int, default=200, help="Table S3: 200")
-    e.add_argument("--batch-size", type=positive_int, default=2048,
-                   help="fitness mini-batch (Table S3: 2048)")
-    e.add_argument("--generations-per-batch", type=positive_int, default=10,
-                   help="generations each fitness mini-batch serves (paper: 10)")
-    e.add_argument("--F-range", type=float, nargs=2, default=(0.0, 0.2),
-                   help="SA-SHADE-tri-ensin F range (Table S3)")
-    e.add_argument("--CR-range", type=float, nargs=2, default=(0.0, 0.3),
-                   help="SA-SHADE-tri-ensin CR range (Table S3)")
-    e.add_argument("--de-F", type=float, default=0.1, help="DE scale factor")
-    e.add_argument("--de-CR", type=float, default=0.1, help="DE crossover rate")
-
-    r = p.add_argument_group("run")
-    r.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (0..N-1)")
-    r.add_argument("--device", default=default_device(), help="torch device")
-    r.add_argument("--autocast", choices=tuple(AUTOCAST), default="none",
+    e.add_argument("--autocast", choices=tuple(AUTOCAST), default="none",
                    help="forward-pass autocast dtype of fitness and evaluation (bf16: GPUs)")
-    r.add_argument("--eval-batch-size", type=positive_int, default=256,
+    e.add_argument("--eval-batch-size", type=positive_int, default=256,
                    help="batch of held-out and validation passes")
-    r.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
-    r.add_argument("--out", default="runs/resnet_imagenet", help="output folder")
-    r.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write evolution-dynamics plots")
-    r.add_argument("--checkpoint-dir", default=None,
-                   help="save populations and evolution state here (default: no checkpoints)")
-    r.add_argument("--checkpoint-every", type=positive_int, default=10,
-                   help="generations between evolution checkpoints")
-    r.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir")
-    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    r.add_argument("--log-every", type=nonnegative_int, default=0,
-                   help="print every status item every N generations (EvoTorch StdOutLogger; "
-                        "0: off)")
-    r.add_argument("--mlflow", action="store_true",
-                   help="also log status items to MLflow (needs `pip install mlflow`)")
-    r.add_argument("--distributed", choices=["population", "batch"], default=None,
-                   help="under torchrun: replicated population, evaluation split over ranks "
-                        "by population or by mini-batch (docs/scaling.md)")
     return p
 
 
@@ -241,14 +200,12 @@ def check_data_root(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Reject inconsistent options early, naming the option and the fix (no data is read
-    beyond listing the class folders)."""
-    if args.popsize < 6:
-        parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
+    beyond listing the class folders): the shared checks, then this recipe's."""
+    check_common_arguments(args, parser)
     if args.distributed == "batch" and args.bn == "batch":
         parser.error("--distributed batch needs --bn frozen: with --bn batch every rank would "
                      "normalise its shard with its own statistics")
-    fine_tunes = args.population == "finetune" or args.noise_std is None
-    if fine_tunes and args.finetune_epochs < args.popsize:
+    if fine_tunes(args) and args.finetune_epochs < args.popsize:
         parser.error(f"--finetune-epochs ({args.finetune_epochs}) must be >= --popsize "
                      f"({args.popsize}): the population is the snapshots of the last POPSIZE "
                      "epochs")
@@ -265,31 +222,12 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     if args.resize_size < args.image_size:
         parser.error(f"--resize-size ({args.resize_size}) must be >= --image-size "
                      f"({args.image_size})")
-    if not 0 < args.heldout_fraction < 1:
-        parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
     if not args.finetune_lr > 0:
         parser.error(f"--finetune-lr must be > 0, got {args.finetune_lr}")
     if not 0 <= args.finetune_momentum < 1:
         parser.error(f"--finetune-momentum must be in [0, 1), got {args.finetune_momentum}")
     if not args.finetune_weight_decay >= 0:
         parser.error(f"--finetune-weight-decay must be >= 0, got {args.finetune_weight_decay}")
-    for name in ("F_range", "CR_range"):
-        lo, hi = getattr(args, name)
-        top = 2 if name == "F_range" else 1
-        if not 0 <= lo <= hi <= top:
-            parser.error(f"--{name.replace('_', '-')} needs 0 <= LOW <= HIGH <= {top}, "
-                         f"got {lo} {hi}")
-    if not 0 < args.de_F <= 2:
-        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
-    if not 0 <= args.de_CR <= 1:
-        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
-    if args.resume and args.checkpoint_dir is None:
-        parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
-    if args.mlflow:
-        try:
-            import mlflow  # noqa: F401
-        except ImportError:
-            parser.error("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
     try:
         device = torch.device(args.device)
     except RuntimeError as err:
@@ -299,6 +237,11 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     if args.weights is not None and not Path(args.weights).expanduser().is_file():
         parser.error(f"--weights {args.weights!r} is not a file")
     args.exclude = list(dict.fromkeys(args.exclude))  # drop repeats
+
+
+def fine_tunes(args: argparse.Namespace) -> bool:
+    """Whether the run fine-tunes: for the population, or for the noise std of Table S9."""
+    return args.population == "finetune" or args.noise_std is None
 
 
 # --------------------------------------------------------------------------- the network
@@ -443,6 +386,8 @@ def seeded_subset(dataset, n: int | None, seed: int = 0):
 
 
 def load_data(args: argparse.Namespace):
+    """Train / held-out / val splits of the image folder, honouring --train-limit and
+    --val-limit (``val/`` is the reported split, the ``test`` of the splits)."""
     from neuro_de.data import load_splits
 
     splits = load_splits("imagefolder", heldout_fraction=args.heldout_fraction, seed=0,
@@ -452,88 +397,65 @@ def load_data(args: argparse.Namespace):
                            test=seeded_subset(splits.test, args.val_limit))
 
 
-def loader(args: argparse.Namespace, dataset) -> DataLoader:
-    return DataLoader(dataset, batch_size=args.eval_batch_size, shuffle=False,
-                      num_workers=args.workers,
-                      pin_memory=torch.device(args.device).type == "cuda")
-
-
 # --------------------------------------------------------------------------- one seed
 
 
-class Seed:
-    """One seed: its first population, the problems over it, and its evolution runs."""
+class ImageFolderRun(SeedRun):
+    """One seed on the image folder: :class:`~neuro_de.experiment.SeedRun` with the
+    pretrained network fine-tuned by SGD (or noise around it) as the first population,
+    the ResNet problem options, data loaders for held-out and val/ passes, and BatchNorm
+    recalibration of the evolved networks with ``--bn-recalibrate``.
 
-    def __init__(self, args, seed: int, start: nn.Module, splits, guard: SignalGuard,
-                 meta: dict):
-        self.args, self.seed, self.start, self.splits, self.guard = args, seed, start, splits, guard
-        self.is_main = is_main_process()  # rank 0 of a replicated run writes; others compute
-        self.progress = not args.no_progress and self.is_main
-        self.meta = {**meta, "seed": seed}
-        self.heldout = loader(args, splits.heldout)
-        self.val = loader(args, splits.test)
+    Args:
+        *positional: As :class:`~neuro_de.experiment.SeedRun`.
+        start: The pretrained network (shared by every seed, never modified).
+        **kwargs: As :class:`~neuro_de.experiment.SeedRun` (``meta`` included).
+    """
 
-    def checkpoint(self, name: str) -> str | None:
-        if self.args.checkpoint_dir is None:
-            return None
-        return os.path.join(self.args.checkpoint_dir, f"seed{self.seed}", f"{name}.pt")
+    split = "val"
+    winner_column = True
 
-    def finetune(self) -> tuple[torch.Tensor, nn.Module]:
-        """The last ``popsize`` SGD snapshots ``(popsize, d)`` (CPU) and the fine-tuned
-        network; saved once with --checkpoint-dir and loaded on --resume."""
-        from neuro_de.population import train_snapshots
+    def __init__(self, *positional, start: nn.Module, **kwargs):
+        super().__init__(*positional, **kwargs)
+        self.start = start
 
+    def fresh_model(self) -> nn.Module:
+        return copy.deepcopy(self.start)
+
+    def pretraining(self) -> dict:
         a = self.args
-        path = self.checkpoint("population")
-        meta = {**self.meta, "finetune_epochs": a.finetune_epochs, "finetune_lr": a.finetune_lr,
-                "finetune_batch_size": a.finetune_batch_size,
-                "freeze_excluded": a.freeze_excluded, "train_size": len(self.splits.train)}
-        if a.resume and path is not None and os.path.exists(path):
-            state = load_checkpoint(path, expect=meta)
-            model = copy.deepcopy(self.start)
-            model.load_state_dict(state["model_state"])
-            return state["vectors"], model.to(a.device).eval()
-        snaps = train_snapshots(
-            self.start, self.splits.train, epochs=a.finetune_epochs, keep_last=a.popsize,
-            optimizer="sgd", lr=a.finetune_lr, momentum=a.finetune_momentum,
-            weight_decay=a.finetune_weight_decay, batch_size=a.finetune_batch_size,
-            seed=self.seed, device=a.device, progress=self.progress,
-            exclude=a.exclude or None, freeze_excluded=a.freeze_excluded,
-            num_workers=a.workers,
-        )
-        if a.distributed:  # every rank evolves rank 0's networks
-            broadcast_from_main([snaps.vectors, *snaps.model.state_dict().values()])
-        if path is not None and self.is_main:
-            save_checkpoint(
-                {"vectors": snaps.vectors.cpu(),
-                 "model_state": {k: v.cpu() for k, v in snaps.model.state_dict().items()},
-                 "loss_history": list(snaps.loss_history)},
-                path, meta=meta,
-            )
-        return snaps.vectors, snaps.model
+        return {"epochs": a.finetune_epochs, "keep_last": a.popsize, "optimizer": "sgd",
+                "lr": a.finetune_lr, "momentum": a.finetune_momentum,
+                "weight_decay": a.finetune_weight_decay, "batch_size": a.finetune_batch_size,
+                "exclude": a.exclude or None, "freeze_excluded": a.freeze_excluded,
+                "num_workers": a.workers}
 
-    def problem(self, parent: nn.Module) -> SupervisedNetProblem:
-        """A fresh problem over ``parent``; every fresh problem of a seed sees the same
-        fitness mini-batch stream, so the methods are compared on the same data."""
+    def first_population(self) -> tuple[torch.Tensor, nn.Module]:
+        """The fine-tuned snapshots, or (``--population noise``) the pretrained network plus
+        Gaussian noise of ``--noise-std`` or of the fine-tuned population's per-coordinate
+        std (Table S9)."""
         a = self.args
-        kwargs = {"batch_size": a.batch_size, "generations_per_batch": a.generations_per_batch,
-                  "exclude": a.exclude or None, "bn": a.bn, "device": a.device,
-                  "seed": self.seed, "autocast_dtype": AUTOCAST[a.autocast],
-                  "num_workers": a.workers}
-        if a.distributed:
-            return DistributedSupervisedNetProblem(parent, self.splits.train,
-                                                   split=a.distributed, **kwargs)
-        return SupervisedNetProblem(parent, self.splits.train, **kwargs)
+        if a.population == "finetune":
+            return super().first_population()
+        from neuro_de.population import noise_population
 
-    def topk(self, problem: SupervisedNetProblem) -> tuple[int, int]:
-        return (1, min(5, problem.num_classes))
+        parent = self.start.to(a.device)
+        center = ParameterView(parent, exclude=a.exclude or None).to_vector(parent).cpu()
+        reference = None if a.noise_std is not None else self.snapshots.vectors
+        noise = noise_population(center, a.popsize, std=a.noise_std, reference=reference,
+                                 generator=self.seed)
+        return noise.vectors, parent
 
-    def evaluate(self, problem: SupervisedNetProblem, module: nn.Module) -> dict:
-        """Validation top-1/top-5 (percent) and loss of a network."""
-        metrics = problem.evaluate_vector(None, self.val, topk=self.topk(problem), module=module)
-        k5 = self.topk(problem)[1]
-        return {"top1": 100 * metrics["top1"], "top5": 100 * metrics[f"top{k5}"],
-                "val_loss": metrics["loss"]}
+    def problem_options(self) -> dict:
+        a = self.args
+        return {"exclude": a.exclude or None, "bn": a.bn,
+                "autocast_dtype": AUTOCAST[a.autocast], "num_workers": a.workers}
+
+    def eval_data(self, dataset) -> DataLoader:
+        a = self.args
+        return DataLoader(dataset, batch_size=a.eval_batch_size, shuffle=False,
+                          num_workers=a.workers,
+                          pin_memory=torch.device(a.device).type == "cuda")
 
     def network(self, problem: SupervisedNetProblem, vector: torch.Tensor) -> nn.Module:
         """The network of a genome, BatchNorm recalibrated when --bn-recalibrate asks."""
@@ -543,95 +465,28 @@ class Seed:
                                           batch_size=self.args.batch_size, seed=self.seed)
         return problem.to_module(vector)
 
-    def select(self, problem: SupervisedNetProblem, values: torch.Tensor) -> tuple[int, nn.Module]:
-        """The individual with the lowest held-out loss, and its network."""
-        losses = []
-        for i in range(values.shape[0]):
-            net = self.network(problem, values[i])
-            losses.append(problem.evaluate_vector(None, self.heldout, topk=(1,),
-                                                  module=net)["loss"])
-        best = int(torch.tensor(losses).argmin())
-        return best, self.network(problem, values[best])
-
-    def searcher(self, method: str, problem, init):
-        return searcher_factory(method, self.args)(problem, init)
-
-    def evolve(self, method: str, problem: SupervisedNetProblem, init: torch.Tensor):
-        """Evolve from ``init``, pick the winner on held-out data, export it; return its
-        results row and the logger frame."""
-        a = self.args
-        searcher = self.searcher(method, problem, init.to(a.device))
-        t0 = time.perf_counter()
-        frame = evolve(
-            searcher, a.generations, progress=self.progress,
-            desc=f"seed {self.seed} {method}", loggers=extra_loggers(a),
-            checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
-            resume=a.resume,
-            meta={**self.meta, "method": method, "genome": problem.solution_length,
-                  "batch_size": a.batch_size, "generations_per_batch": a.generations_per_batch},
-            guard=self.guard, write_checkpoints=self.is_main,
-        )
-        seconds = time.perf_counter() - t0
-        winner, net = self.select(problem, searcher.population.values)
-        row = {"method": method, "seed": self.seed, **self.evaluate(problem, net),
-               "winner": winner, "seconds": seconds}
-        if not self.is_main:
-            return row, frame
-        export_network(
-            net, os.path.join(a.out, "winners", f"{method}_seed{self.seed}"),
-            provenance={**self.meta, "method": method, "generations": a.generations,
-                        "winner_index": winner, "selected_on": "held-out loss",
-                        "bn_recalibrate_batches": a.bn_recalibrate,
-                        "val_top1": row["top1"], "val_top5": row["top5"]},
-        )
-        return row, frame
+    def provenance(self) -> dict:
+        return {"bn_recalibrate_batches": self.args.bn_recalibrate}
 
 
-def run_seed(run: Seed, start_name: str, start_metrics: dict | None):
-    """Rows and logger frames of one seed; ``start_metrics`` caches the pretrained
-    network's validation numbers across seeds."""
+def run_seed(run: ImageFolderRun, start_name: str, cache: dict) -> tuple[list[dict], dict]:
+    """Rows and logger frames of one seed: the pretrained network (scored once, kept in
+    ``cache`` for the other seeds), the fine-tuned parent and the evolved winners."""
     a = run.args
-    if a.population == "noise" and a.noise_std is not None:
-        vectors, finetuned = None, None
-    else:
-        vectors, finetuned = run.finetune()
-    if a.population == "finetune":
-        parent, init = finetuned, vectors
-    else:
-        from neuro_de.population import noise_population
-
-        parent = run.start.to(a.device)
-        center = ParameterView(parent, exclude=a.exclude or None).to_vector(parent).cpu()
-        if a.noise_std is not None:
-            noise = noise_population(center, a.popsize, std=a.noise_std, generator=run.seed)
-        else:  # Table S9: the fine-tuned population's own spread around the pretrained net
-            noise = noise_population(center, a.popsize, reference=vectors, generator=run.seed)
-        init = noise.vectors
-    problem = run.problem(parent)
-    if start_metrics is None:
-        start_metrics = run.evaluate(problem, run.start.to(a.device).eval())
-    rows = [{"method": start_name, "seed": run.seed, **start_metrics}]
-    if finetuned is not None:
-        rows.append({"method": "fine-tuned", "seed": run.seed,
-                     **run.evaluate(problem, finetuned.eval())})
+    problem = run.problem()
+    if "start" not in cache:
+        cache["start"] = run.score(problem, run.start.to(a.device).eval())
+    rows = [run.test_row(start_name, cache["start"])]
+    if fine_tunes(a):
+        rows.append(run.test_row("fine-tuned", run.score(problem, run.snapshots.model.eval())))
     logs = {}
-    for i, method in enumerate(a.methods):
-        row, logs[method] = run.evolve(method, problem if i == 0 else run.problem(parent), init)
+    for method in a.methods:
+        row, logs[method] = run.evolve(method, searcher_factory(method, a))
         rows.append(row)
-    if a.plots and run.is_main:
-        from neuro_de.dynamics import plot_all
-
-        plot_dir = os.path.join(a.out, "plots")
-        for method, frame in logs.items():
-            plot_all(frame, plot_dir, prefix=f"{method}_seed{run.seed}_")
-        if len(logs) > 1:
-            plot_all(logs, plot_dir, prefix=f"all_seed{run.seed}_")
-    return rows, logs, start_metrics
+    return rows, logs
 
 
 def main(argv: list[str] | None = None) -> int:
-    import logging
-
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(args, parser)
@@ -653,47 +508,18 @@ def main(argv: list[str] | None = None) -> int:
         ParameterView(start, exclude=args.exclude or None)
     except ValueError as err:
         parser.error(f"--exclude {' '.join(args.exclude)}: {err}")
-
-    logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.distributed:
-        init_from_env()
-    main_rank = is_main_process()
     splits = load_data(args)
     if args.batch_size > len(splits.train):
         parser.error(f"--batch-size ({args.batch_size}) exceeds the {len(splits.train)} "
                      "training images left after the held-out split")
-    if main_rank:
-        os.makedirs(args.out, exist_ok=True)
-    meta = {"recipe": RECIPE, "arch": args.arch, "weights": source,
-            "exclude": ",".join(args.exclude), "bn": args.bn, "image_size": args.image_size,
-            "num_classes": len(classes), "population": args.population,
-            "noise_std": args.noise_std, "popsize": args.popsize}
-    start_name = "random-init" if args.random_init else "pretrained"
-    rows: list[dict] = []
-    start_metrics = None
-    with SignalGuard() as guard:
-        for seed in range(args.seeds):
-            run = Seed(args, seed, start, splits, guard, meta)
-            try:
-                seed_rows, logs, start_metrics = run_seed(run, start_name, start_metrics)
-            except RunInterrupted as stop:
-                if main_rank:
-                    print(stop, file=sys.stderr, flush=True)
-                return 128 + stop.signum
-            rows += seed_rows
-            if not main_rank:
-                continue
-            for method, frame in logs.items():
-                frame.to_csv(os.path.join(args.out, f"log_{method}_seed{seed}.csv"))
-            line = ", ".join(f"{r['method']} {r['top1']:.2f}%" for r in seed_rows)
-            print(f"seed {seed}: val top-1 {line}", flush=True)
 
-    if not main_rank:
-        return 0
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = f"python recipes/{RECIPE}.py " + " ".join(shlex.quote(a) for a in given)
+    meta = {"arch": args.arch, "weights": source, "exclude": ",".join(args.exclude),
+            "bn": args.bn, "image_size": args.image_size, "num_classes": len(classes),
+            "population": args.population, "noise_std": args.noise_std,
+            "popsize": args.popsize, "finetune_epochs": args.finetune_epochs,
+            "finetune_lr": args.finetune_lr, "finetune_batch_size": args.finetune_batch_size,
+            "freeze_excluded": args.freeze_excluded, "train_size": len(splits.train)}
+    start_name = "random-init" if args.random_init else "pretrained"
     baseline = "fine-tuned" if args.population == "finetune" else start_name
     top5 = "top-5" if len(classes) >= 5 else f"top-{len(classes)} (fewer than 5 classes)"
     population = (
@@ -705,9 +531,12 @@ def main(argv: list[str] | None = None) -> int:
            f"the per-coordinate std of the last {args.popsize} of {args.finetune_epochs} SGD "
            "fine-tuning epochs (Table S9)")
     )
-    text = write_results(
-        rows, args.out, title=f"{args.arch} ({source}) on {args.data_root}: evolved vs parent",
-        command=command.strip(), baseline=baseline,
+    return run_recipe(
+        args, argv, functools.partial(run_seed, start_name=start_name, cache={}),
+        recipe=RECIPE, data=(splits, None), plots_per_seed=True,
+        seed_run=functools.partial(ImageFolderRun, start=start, meta=meta),
+        title=f"{args.arch} ({source}) on {args.data_root}: evolved vs parent",
+        baseline=baseline,
         notes=(f"Population: {population}. {', '.join(args.methods)}: {args.generations} "
                f"generations, fitness batch {args.batch_size} x {args.generations_per_batch} "
                f"generations, popsize {args.popsize}, excluded from the genome: "
@@ -719,8 +548,6 @@ def main(argv: list[str] | None = None) -> int:
                + (f" (a seeded subset of {len(splits.test)} images)" if args.val_limit else "")
                + "; val/ is used only for the reported numbers."),
     )
-    print(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -120,13 +120,44 @@ def test_resume_reloads_population_and_evolution(image_root, weights_file, tmp_p
 
 
 def test_noise_population_needs_no_finetuning(image_root, weights_file, tmp_path):
+    """--population noise with a given std: no fine-tuning; the winners' BatchNorm is
+    recalibrated (--bn-recalibrate) before selection and validation."""
+    import json
+
     out = tmp_path / "out"
     argv = tiny(image_root, weights_file, out, "--population", "noise", "--noise-std", "1e-3",
-                "--methods", "DE", "--no-plots")
+                "--methods", "DE", "--no-plots", "--bn-recalibrate", "1")
     assert load_recipe().main(argv) == 0
     rows = read_rows(out / "results.csv")
     assert [r["method"] for r in rows] == ["pretrained", "DE"]
     assert "paired against `pretrained`" in (out / "results.md").read_text()
+    provenance = json.loads((out / "winners" / "DE_seed0.json").read_text())
+    assert provenance["bn_recalibrate_batches"] == 1
+    assert provenance["val_top1"] == pytest.approx(float(rows[1]["top1"]))
+
+
+def test_shared_options_come_from_the_experiment_spine():
+    """The recipe declares only its own options: the shared ones (and their help) are
+    add_common_arguments' without the LeNet data set and Adam options; each seed is a
+    SeedRun."""
+    import argparse
+
+    from neuro_de.experiment import SeedRun, add_common_arguments
+
+    recipe = load_recipe()
+    shared = add_common_arguments(argparse.ArgumentParser(), out="x",
+                                  data_and_pretraining=False)
+    own = {a.dest: a for a in recipe.build_parser()._actions}
+    for action in shared._actions:
+        if action.dest != "help":
+            assert own[action.dest].option_strings == action.option_strings
+            assert own[action.dest].help == action.help
+    for lenet_only in ("dataset", "download", "model", "epochs", "lr", "train_batch_size"):
+        assert lenet_only not in own
+    defaults = recipe.build_parser().parse_args(["--random-init"])
+    assert (defaults.seeds, defaults.generations, defaults.batch_size,
+            defaults.heldout_fraction) == (1, 200, 2048, 0.01)
+    assert issubclass(recipe.ImageFolderRun, SeedRun)
 
 
 @pytest.mark.parametrize(

@@ -202,3 +202,48 @@ def test_lenet_mnist_under_torchrun_equals_single_process(split, tmp_path):
     log_two = read_rows(tmp_path / "two" / "log_SAShadeTriEnsin_seed0.csv")
     for a, b in zip(log_one, log_two, strict=True):
         assert float(a["pop_best_eval"]) == pytest.approx(float(b["pop_best_eval"]), rel=1e-5)
+
+
+def test_searcher_factory_knows_every_method_the_recipes_pass():
+    from neuro_de.experiment import SEARCHERS, searcher_factory
+
+    passed = {*load_recipe("lenet_mnist").METHODS, *load_recipe("compare").EVOLVED,
+              *load_recipe("resnet_imagenet").METHODS, "DE", "SAShadeTriEnsin"}  # + ablation
+    assert passed <= set(SEARCHERS)
+    args = load_recipe("lenet_mnist").build_parser().parse_args([])
+    for method in SEARCHERS:
+        assert callable(searcher_factory(method, args))
+    assert callable(searcher_factory("SAShadeTriEnsin", args, sinusoidal=False))
+
+
+def test_searcher_factory_rejects_an_unknown_method_naming_the_known_ones():
+    from neuro_de.experiment import searcher_factory
+
+    args = load_recipe("lenet_mnist").build_parser().parse_args([])
+    with pytest.raises(ValueError, match=r"unknown method 'SHADE'.*'DE', 'PSO', "
+                                         r"'SAShadeTriEnsin'"):
+        searcher_factory("SHADE", args)
+    with pytest.raises(ValueError, match=r"sinusoidal apply to 'SAShadeTriEnsin' only, "
+                                         r"not to 'DE'"):
+        searcher_factory("DE", args, sinusoidal=False)
+
+
+def test_common_arguments_without_the_lenet_data_and_adam_options():
+    """What a recipe with its own data and first population (the ResNet one) gets: the
+    shared options with its defaults, checked without the LeNet-only checks."""
+    import argparse
+
+    from neuro_de.experiment import add_common_arguments, check_common_arguments
+
+    p = add_common_arguments(argparse.ArgumentParser(), out="runs/x", seeds=1,
+                             generations=200, batch_size=2048, heldout_fraction=0.01,
+                             device="cuda", data_and_pretraining=False)
+    args = p.parse_args([])
+    for name in ("dataset", "data_root", "download", "model", "epochs", "lr",
+                 "train_batch_size", "train_limit"):
+        assert name not in args
+    assert (args.seeds, args.generations, args.batch_size, args.heldout_fraction,
+            args.device, args.out) == (1, 200, 2048, 0.01, "cuda", "runs/x")
+    check_common_arguments(args, p)  # no LeNet check trips over the missing options
+    with pytest.raises(SystemExit):
+        check_common_arguments(p.parse_args(["--popsize", "4"]), p)
