@@ -16,6 +16,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from neuro_de import data
 from neuro_de.data import (
+    BUNDLED_ROOT,
     DatasetInfo,
     ImageTensorDataset,
     check_compatible,
@@ -213,7 +214,18 @@ def test_root_defaults_to_environment_variable(tmp_path, monkeypatch):
     assert len(load_dataset("mnist", train=False)) == 5
     monkeypatch.delenv("NEURO_DE_DATA")
     with pytest.raises(ValueError, match="needs `root`.*NEURO_DE_DATA.*'digits'"):
-        load_dataset("mnist")
+        load_dataset("fashion-mnist")
+
+
+def test_mnist_without_root_reads_the_bundled_official_files(monkeypatch):
+    """The package ships the four official MNIST files: no root, no environment variable,
+    no download, and byte for byte the official data."""
+    monkeypatch.delenv("NEURO_DE_DATA", raising=False)
+    raw = BUNDLED_ROOT / "MNIST" / "raw"
+    for stem, md5 in MNIST_FILES.items():
+        assert hashlib.md5(gzip.decompress((raw / f"{stem}.gz").read_bytes())).hexdigest() == md5
+    test = load_dataset("mnist", train=False)
+    assert len(test) == 10000 and test.targets[0].item() == 7
 
 
 def test_missing_root_says_where_files_go_and_mentions_download(tmp_path):
@@ -397,9 +409,7 @@ def test_to_tensors_follows_subsets():
 
 @pytest.fixture(scope="module")
 def mnist_root() -> Path:
-    value = os.environ.get("NEURO_DE_DATA")
-    if not value:
-        pytest.skip("real MNIST: NEURO_DE_DATA is not set (set it to the folder with MNIST/raw)")
+    value = os.environ.get("NEURO_DE_DATA") or str(BUNDLED_ROOT)  # else the bundled copy
     root = Path(value)
     if not (root / "MNIST" / "raw").is_dir():
         pytest.skip(f"real MNIST: no MNIST/raw folder under NEURO_DE_DATA={value}")

@@ -6,6 +6,7 @@ unless ``download=True`` is passed.
 """
 
 from .datasets import (
+    BUNDLED_ROOT,
     DATA_ENV_VAR,
     DIGITS_SPLIT_SEED,
     DIGITS_TEST_FRACTION,
@@ -25,6 +26,7 @@ from .idx import read_idx
 from .splits import DataSplits, load_splits, split_sizes, train_heldout_split
 
 __all__ = [
+    "BUNDLED_ROOT",
     "DATA_ENV_VAR",
     "DIGITS_SPLIT_SEED",
     "DIGITS_TEST_FRACTION",

@@ -39,8 +39,9 @@ ImageNet statistics; all adjustable.
 
 **Where MNIST-like files are read from.** ``root`` is the folder that *contains*
 ``MNIST/raw`` (torchvision's layout). When ``root`` is not given, the environment variable
-``NEURO_DE_DATA`` is used. The raw files may be the uncompressed ``*-ubyte`` files
-torchvision reads or the ``*-ubyte.gz`` files it downloads; the latter are decompressed in
+``NEURO_DE_DATA`` is used, and for ``mnist`` without either, the official MNIST files
+bundled with the package (:data:`BUNDLED_ROOT`, 11 MB, CC BY-SA 3.0; see its README).
+The raw files may be the uncompressed ``*-ubyte`` files torchvision reads or the ``*-ubyte.gz`` files it downloads; the latter are decompressed in
 memory (:mod:`neuro_de.data.idx`), so a read-only folder holding only ``.gz`` files works
 and nothing is written anywhere. The tensors are identical to torchvision's.
 
@@ -69,6 +70,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset, TensorDataset
 from .idx import find_idx_file, read_idx
 
 __all__ = [
+    "BUNDLED_ROOT",
     "DATA_ENV_VAR",
     "DIGITS_SPLIT_SEED",
     "DIGITS_TEST_FRACTION",
@@ -85,6 +87,8 @@ __all__ = [
 
 #: Environment variable naming the default data root (the folder containing ``MNIST/raw``).
 DATA_ENV_VAR = "NEURO_DE_DATA"
+#: The folder holding the real MNIST shipped with the package (``BUNDLED_ROOT/MNIST/raw``).
+BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 #: Fraction of each digit class held out as the ``digits`` test set.
 DIGITS_TEST_FRACTION = 0.25
 #: Seed of the fixed ``digits`` train/test split.
@@ -313,6 +317,8 @@ def _load_digits(
 def _resolve_root(root: str | os.PathLike | None, name: str) -> Path:
     if root is None:
         env = os.environ.get(DATA_ENV_VAR)
+        if not env and name == "mnist" and (BUNDLED_ROOT / "MNIST" / "raw").is_dir():
+            return BUNDLED_ROOT  # the real MNIST shipped with the package
         if not env:
             raise ValueError(
                 f"load_dataset({name!r}) needs `root`: pass root=... (the folder that "
@@ -537,7 +543,8 @@ def load_dataset(
     Args:
         name: One of :func:`available_datasets` (case-insensitive; ``_`` = ``-``).
         root: Folder holding the data in torchvision's layout (for ``mnist``, the folder
-            that contains ``MNIST/raw``). Default: ``$NEURO_DE_DATA``. Unused by ``digits``.
+            that contains ``MNIST/raw``). Default: ``$NEURO_DE_DATA``, else for ``mnist``
+            the bundled copy (:data:`BUNDLED_ROOT`). Unused by ``digits``.
         train: Training split if true, else the test split (``val/`` for image folders).
         download: Let torchvision download missing MNIST/Fashion-MNIST/CIFAR files into
             ``root`` (needs internet). Off by default: nothing is ever downloaded unasked.
