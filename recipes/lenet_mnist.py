@@ -8,8 +8,11 @@ winner on a held-out split carved from the training data, and report test top-1/
 Adam network (the last epoch) and of the evolved winners. Over seeds: mean ± std and paired
 tests (t-test, Wilcoxon) against Adam.
 
-Default: the bundled real digits data (scikit-learn, upsampled to 28x28), no files needed.
-Real MNIST: ``--dataset mnist --data-root DIR`` with DIR/MNIST/raw holding the idx files.
+Default: LeNet-5 on the real MNIST bundled with the package (the paper's own setting; 54,000
+training images, 6,000 held out, the official 10,000 test images), 3 seeds, 12 Adam epochs,
+the last 10 as the population, 100 generations: about 6 minutes on 2 CPU cores
+(``--threads 1``). ``--dataset digits`` is a one-minute smoke run on scikit-learn's digits;
+``--data-root DIR`` reads another MNIST copy (DIR/MNIST/raw).
 
 Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, per run the
 EvoTorch logger data (``log_<method>_seed<k>.csv``) and each winner as safetensors plus a
@@ -41,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_common_arguments(p, out="runs/lenet_mnist")
+    add_common_arguments(p, out="runs/lenet_mnist", dataset="mnist", epochs=12)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     return p
 

@@ -25,9 +25,9 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-TINY = ["--seeds", "2", "--epochs", "6", "--popsize", "6", "--generations", "4",
-        "--batch-size", "64", "--generations-per-batch", "2", "--train-limit", "300",
-        "--model", "lenet1", "--no-progress"]
+TINY = ["--dataset", "digits", "--seeds", "2", "--epochs", "6", "--popsize", "6",
+        "--generations", "4", "--batch-size", "64", "--generations-per-batch", "2",
+        "--train-limit", "300", "--model", "lenet1", "--no-progress"]
 
 
 def test_lenet_mnist_tiny_run_on_bundled_digits(tmp_path, capsys):
@@ -79,11 +79,17 @@ def test_lenet_mnist_rejects_bad_options(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_lenet_mnist_needs_a_data_root_for_mnist(monkeypatch, capsys):
+def test_lenet_mnist_needs_a_data_root_for_fashion_mnist(monkeypatch, capsys):
     monkeypatch.delenv("NEURO_DE_DATA", raising=False)
     with pytest.raises(SystemExit):
-        load_recipe("lenet_mnist").main(["--dataset", "mnist"])
+        load_recipe("lenet_mnist").main(["--dataset", "fashion-mnist"])
     assert "needs --data-root" in capsys.readouterr().err
+
+
+def test_lenet_mnist_defaults_to_the_bundled_real_mnist():
+    args = load_recipe("lenet_mnist").build_parser().parse_args([])
+    assert (args.dataset, args.model, args.data_root) == ("mnist", "lenet5", None)
+    assert args.seeds >= 3 and args.epochs >= args.popsize
 
 
 def test_lenet_mnist_missing_data_root_names_the_path(tmp_path):

@@ -41,9 +41,10 @@ ImageNet statistics; all adjustable.
 ``MNIST/raw`` (torchvision's layout). When ``root`` is not given, the environment variable
 ``NEURO_DE_DATA`` is used, and for ``mnist`` without either, the official MNIST files
 bundled with the package (:data:`BUNDLED_ROOT`, 11 MB, CC BY-SA 3.0; see its README).
-The raw files may be the uncompressed ``*-ubyte`` files torchvision reads or the ``*-ubyte.gz`` files it downloads; the latter are decompressed in
-memory (:mod:`neuro_de.data.idx`), so a read-only folder holding only ``.gz`` files works
-and nothing is written anywhere. The tensors are identical to torchvision's.
+The raw files may be the uncompressed ``*-ubyte`` files torchvision reads or the
+``*-ubyte.gz`` files it downloads; the latter are decompressed in memory
+(:mod:`neuro_de.data.idx`), so a read-only folder holding only ``.gz`` files works and
+nothing is written anywhere. The tensors are identical to torchvision's.
 
 References:
     LeCun, Cortes, Burges. The MNIST database of handwritten digits, 1998.
