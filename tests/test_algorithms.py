@@ -680,6 +680,25 @@ def test_pso_inertia_schedule_and_velocity_clamp():
     assert float(fraction.velocity.abs().max()) == pytest.approx(1.0)
 
 
+def test_pso_velocity_clamp_from_the_population_spread():
+    """v_max_spread: each coordinate's step within k times the first population's spread
+    there (the scale of trained snapshots, which have no bounds)."""
+    g = torch.Generator().manual_seed(0)
+    init = torch.randn(POP, 6, generator=g, dtype=torch.float64) * torch.tensor(
+        [1e-3, 1e-3, 1.0, 1.0, 10.0, 10.0], dtype=torch.float64)
+    searcher = PSO(make_problem(seed=0, dtype=torch.float64), init_population=init,
+                   v_max_spread=0.5)
+    limit = 0.5 * init.std(dim=0)
+    for _ in range(6):
+        searcher.step()
+        assert bool((searcher.velocity.abs() <= limit + 1e-12).all())
+    assert bool((searcher.velocity.abs().amax(0) > 0.5 * limit).any())  # it binds
+    with pytest.raises(ValueError, match="one velocity clamp"):
+        PSO(make_problem(), popsize=POP, v_max=1.0, v_max_spread=1.0)
+    with pytest.raises(ValueError, match="v_max_spread"):
+        PSO(make_problem(), popsize=POP, v_max_spread=0.0)
+
+
 @pytest.mark.parametrize(
     "kw",
     [{"mode": "constriction"}, {"mode": "inertia", "max_generations": 10},

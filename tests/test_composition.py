@@ -272,3 +272,29 @@ def test_outcome_counts_non_finite_trials():
         assert not bool((o.improved & ~o.selected).any())
     assert sum(o.nonfinite for o in seen) > 0
     assert sum(o.nonfinite for o in seen) == searcher.status["nonfinite_total"]
+
+
+def test_a_strategy_draws_from_the_problems_generator():
+    """MutationContext.generator is the problem's: a random strategy is reproducible."""
+    from neuro_de.operators import STRATEGIES, register_strategy
+
+    seen = []
+
+    @register_strategy("test/jitter", num_random=1, overwrite=True)
+    def jitter(ctx):
+        seen.append(ctx.generator)
+        noise = torch.randn(ctx.x(0).shape, generator=ctx.generator,
+                            device=ctx.population.device, dtype=ctx.population.dtype)
+        return ctx.x(0) + 0.1 * noise
+
+    try:
+        def run():
+            problem = sphere_problem(seed=5)
+            searcher = DifferentialEvolution(problem, popsize=8, strategies="test/jitter")
+            searcher.run(5)
+            assert seen[-1] is problem.generator
+            return searcher.population.values.clone()
+
+        assert torch.equal(run(), run())
+    finally:
+        STRATEGIES.pop("test/jitter", None)

@@ -321,6 +321,7 @@ class DifferentialEvolution(PopulationAlgorithm):
             archive=self._archive.members if self._archive is not None else None,
             union=(self._block.access_values(keep_evals=True)[: n + count]
                    if self._archive is not None else None),
+            generator=gen.generator,
         )
         return pool.mutants(ctx, gen.strategy_ids, out=out)
 

@@ -58,6 +58,12 @@ class PSO(PopulationAlgorithm):
         topology: ``"global"`` or ``"ring"``.
         v_max: Absolute velocity clamp, or None.
         v_max_fraction: Velocity clamp as a fraction of (upper - lower) bounds, or None.
+        v_max_spread: Velocity clamp as a multiple of the first population's per-coordinate
+            standard deviation, or None: the scale for a population of trained networks,
+            which has no bounds (a coordinate on which every individual agrees then never
+            moves). With the default (no clamp) PSO's first steps from trained snapshots
+            can be far larger than their spread and wreck them; ``v_max_spread=1.0`` keeps
+            each step within the population's own spread.
         init_velocity: ``"zero"`` (default) or ``"uniform"`` (U(-|u-l|, |u-l|) of the initial
             bounds, as in Kennedy & Eberhart; needs bounds).
     """
@@ -76,6 +82,7 @@ class PSO(PopulationAlgorithm):
         topology: str = "global",
         v_max: float | None = None,
         v_max_fraction: float | None = None,
+        v_max_spread: float | None = None,
         init_velocity: str = "zero",
     ):
         if mode not in ("inertia", "constriction"):
@@ -106,7 +113,18 @@ class PSO(PopulationAlgorithm):
         dev, dt = self._population.device, problem.dtype
         lb, ub = problem.lower_bounds, problem.upper_bounds
         self._vmax = None
-        if v_max is not None:
+        given = [n for n, v in (("v_max", v_max), ("v_max_fraction", v_max_fraction),
+                                ("v_max_spread", v_max_spread)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"Give one velocity clamp, not {' and '.join(given)}.")
+        if v_max_spread is not None:
+            if not v_max_spread > 0:
+                raise ValueError(f"`v_max_spread` must be > 0, got {v_max_spread}.")
+            if self._popsize < 2:
+                raise ValueError("`v_max_spread` needs popsize >= 2 (a spread to measure).")
+            values = self._population.access_values(keep_evals=True)
+            self._vmax = values.std(dim=0).to(dev, dt) * float(v_max_spread)
+        elif v_max is not None:
             if v_max <= 0:
                 raise ValueError(f"`v_max` must be > 0, got {v_max}.")
             self._vmax = torch.as_tensor(float(v_max), device=dev, dtype=dt)

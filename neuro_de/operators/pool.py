@@ -107,7 +107,7 @@ class StrategyPool:
         return MutationContext(
             population=ctx.population, fitness=ctx.fitness, rows=pick(ctx.rows), F=pick(ctx.F),
             r=pick(r), best_index=ctx.best_index, pbest=pick(ctx.pbest), K=pick(ctx.K),
-            archive=ctx.archive, union=ctx.union,
+            archive=ctx.archive, union=ctx.union, generator=ctx.generator,
         )
 
     def mutants(

@@ -175,7 +175,11 @@ class MutationContext:
         K: ``(n, 1)`` uniform ``U(0, 1)`` coefficients, if requested.
         archive: ``(A, d)`` external archive (may have 0 rows), if requested.
         union: Optional ``(N + A, d)`` tensor holding ``population ++ archive`` in one
-            block (the engine keeps them contiguous, so the union costs no copy).
+            block (the algorithm keeps them contiguous, so the union costs no copy).
+        generator: The problem's random generator: a strategy that draws random numbers
+            must draw them from it (``torch.rand(..., generator=ctx.generator,
+            device=ctx.population.device)``), so that a seed reproduces the run and a
+            resume continues it exactly.
     """
 
     population: torch.Tensor
@@ -188,6 +192,7 @@ class MutationContext:
     K: torch.Tensor | None = None
     archive: torch.Tensor | None = None
     union: torch.Tensor | None = None
+    generator: torch.Generator | None = None
 
     def x(self, j: int) -> torch.Tensor:
         """A new ``(n, d)`` tensor holding the individuals ``r[:, j]``."""
