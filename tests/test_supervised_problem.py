@@ -432,7 +432,11 @@ def test_evaluate_vector_topk_matches_manual():
         assert got["num_samples"] == 23
         for k, value in expect.items():
             assert got[k] == pytest.approx(value, abs=1e-5), k
-    assert problem.evaluate_vector(v, test)["top5"] == 1.0  # 5 classes
+    # 5 classes: top-5 would be 100 % by construction, so the default reports top-1 only
+    default = problem.evaluate_vector(v, test)
+    assert set(default) == {"top1", "loss", "num_samples"}
+    assert default["top1"] == pytest.approx(expect["top1"], abs=1e-6)
+    assert problem.evaluate_vector(v, test, topk=(5,))["top5"] == 1.0
     with pytest.raises(ValueError, match="topk"):
         problem.evaluate_vector(v, test, topk=(1, 6))
 

@@ -94,6 +94,12 @@ class DistributedSupervisedNetProblem(SupervisedNetProblem):
         In ``split="batch"`` :attr:`current_batch` is this rank's shard of the minibatch.
         :meth:`evaluate_vector`, :meth:`to_module` and :meth:`recalibrate_bn` are local,
         not collective: call them on rank 0 (or on every rank, with the same result).
+        As in :class:`SupervisedNetProblem`, EvoTorch's best/worst tracking is off when
+        ``batch_size`` (the total) is smaller than the data set (no cross-batch ``best``
+        status; choose the winner with :func:`neuro_de.runner.select_on_heldout`), and a
+        custom per-sample ``loss`` works in both splits: ``split="batch"`` sums each shard's
+        per-sample losses, so the fitness is still the mean over the whole minibatch.
+        Without accuracy the accuracy half of the reduced tensor is NaN and unused.
     """
 
     def __init__(

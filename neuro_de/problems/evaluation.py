@@ -19,6 +19,8 @@ from torch.nn.modules.conv import _ConvNd
 
 __all__ = [
     "cross_entropy_and_accuracy",
+    "per_sample_loss",
+    "output_is_probability",
     "topk_correct",
     "functional_forward",
     "batchnorm_modules",
@@ -67,6 +69,53 @@ def cross_entropy_and_accuracy(
     loss = per_sample.view(*lead, batch).mean(-1)
     acc = (logits.argmax(-1) == labels).float().mean(-1)
     return loss, acc
+
+
+def per_sample_loss(loss: Any, outputs: torch.Tensor, targets: Any) -> torch.Tensor:
+    """The per-sample losses of a user loss on one batch, as a float32 ``(B,)`` tensor.
+
+    ``loss(outputs, targets)`` must return one loss per sample: a tensor whose first
+    dimension is the batch ``B = outputs.shape[0]``; any further dimensions are averaged
+    (so ``F.mse_loss(outputs, targets, reduction="none")``, of shape ``(B, D)``, gives each
+    sample's mean squared error, and the batch mean equals ``nn.MSELoss()``'s).
+
+    Raises:
+        TypeError: If ``loss`` returns something that is not a tensor.
+        ValueError: If the result is a single number (an already reduced mean or sum) or
+            its first dimension is not the batch.
+    """
+    out = loss(outputs, targets)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"`loss` must return a tensor of per-sample losses, got {type(out).__name__}."
+        )
+    batch = int(outputs.shape[0])
+    if out.ndim == 0 or int(out.shape[0]) != batch:
+        hint = (
+            " It returned one number, an already reduced loss: return one loss per sample "
+            "(reduction='none', e.g. nn.MSELoss(reduction='none') or "
+            "F.mse_loss(outputs, targets, reduction='none')); neuro_de averages them itself."
+            if out.ndim == 0 else ""
+        )
+        raise ValueError(
+            f"`loss` must return per-sample losses, a tensor of shape ({batch}, ...) for a "
+            f"batch of {batch}; got shape {tuple(out.shape)}.{hint}"
+        )
+    return out.float().reshape(batch, -1).mean(1)
+
+
+def output_is_probability(outputs: torch.Tensor, *, atol: float = 1e-4) -> bool:
+    """Whether ``(B, C)`` outputs (``C >= 2``) look like probabilities, as ``nn.Softmax``
+    gives: all entries in ``[0, 1]``, every row summing to 1 within ``atol``, and not all
+    of them exactly 0 or 1 (one-hot rows are as likely to be logits)."""
+    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or outputs.shape[1] < 2:
+        return False
+    out = outputs.detach().float()
+    if not bool(torch.isfinite(out).all()):
+        return False
+    in_range = bool(((out >= 0) & (out <= 1)).all())
+    soft = bool(((out > 0) & (out < 1)).any())
+    return in_range and soft and bool((out.sum(-1) - 1).abs().max() <= atol)
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int]) -> dict[int, int]:

@@ -1,4 +1,4 @@
-r"""EvoTorch problem: evolve the weights of a trained classifier on minibatches.
+r"""EvoTorch problem: evolve the weights of a trained network on minibatches.
 
 :class:`SupervisedNetProblem` turns a network and a labelled data set into a minimised
 EvoTorch :class:`~evotorch.Problem` whose solutions are flat parameter vectors of the
@@ -7,9 +7,11 @@ vector :math:`\theta` on the current minibatch :math:`\mathcal{B}_k` is
 
 .. math::
     f_k(\theta) = \frac{1}{|\mathcal{B}_k|} \sum_{(x, y) \in \mathcal{B}_k}
-        -\log \operatorname{softmax}\big(g_\theta(x)\big)_y \;+\; \alpha \lVert\theta\rVert_2^2,
+        \ell\big(g_\theta(x), y\big) \;+\; \alpha \lVert\theta\rVert_2^2,
 
-with :math:`g_\theta` the network with :math:`\theta` loaded and :math:`\alpha \ge 0`.
+with :math:`g_\theta` the network with :math:`\theta` loaded, :math:`\alpha \ge 0`, and
+:math:`\ell(z, y) = -\log \operatorname{softmax}(z)_y` (cross-entropy on logits) unless
+the user passes another per-sample ``loss`` (regression, other tasks).
 Each minibatch serves ``generations_per_batch`` generations (10 in the seed paper,
 Algorithm 1), then the next one of a seeded, reshuffled-per-epoch stream is used.
 
@@ -39,7 +41,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -55,17 +58,25 @@ from .evaluation import (
     cross_entropy_and_accuracy,
     functional_forward,
     iterate_batches,
+    output_is_probability,
+    per_sample_loss,
     recalibrate_batchnorm_,
     strip_batchnorm_running_stats_,
     topk_correct,
 )
 from .parameter_view import ParameterView
 
-__all__ = ["SupervisedNetProblem", "AdvanceGenerationHook"]
+__all__ = ["SupervisedNetProblem", "AdvanceGenerationHook", "DEFAULT_TOPK", "LossFn"]
 
 _BN_POLICIES = ("frozen", "batch")
 _EVAL_MODES = ("auto", "loop", "vmap")
 _RESERVED_KWARGS = ("objective_sense", "solution_length", "dtype", "eval_data_length")
+#: Top-k accuracies :meth:`SupervisedNetProblem.evaluate_vector` reports by default; a k
+#: is left out when the model has ``k`` or fewer classes (top-k would be 100 % by
+#: construction), so a 2- or 3-class problem reports ``top1`` only.
+DEFAULT_TOPK = (1, 5)
+#: Per-sample loss signature: ``loss(outputs, targets) -> (B, ...)`` tensor.
+LossFn = Callable[[torch.Tensor, Any], torch.Tensor]
 _AUTOCAST_DTYPES = {
     "bf16": torch.bfloat16,
     "bfloat16": torch.bfloat16,
@@ -104,7 +115,7 @@ class AdvanceGenerationHook:
 
 
 class SupervisedNetProblem(Problem):
-    r"""Minimise the minibatch cross-entropy of a classifier over its flat weight vector.
+    r"""Minimise the minibatch loss of a network over its flat weight vector.
 
     Solutions are ``float32`` vectors of length ``view.numel`` (the network's parameters in
     ``named_parameters()`` order, minus ``exclude``). Each solution's evaluation row is
@@ -113,6 +124,49 @@ class SupervisedNetProblem(Problem):
     :math:`[0, 1]`, stored as EvoTorch *extra evaluation data* (``eval_data_length=1``), so
     it never influences selection. After each ``evaluate``, :attr:`status` also holds
     ``fitness_epoch``, ``batch_accuracy_mean`` and ``batch_accuracy_max`` (Python floats).
+    Without accuracy (a custom ``loss``, below) the row is ``[loss]`` alone and the two
+    ``batch_accuracy_*`` items are absent.
+
+    **No "best network" across minibatches.** By default an EvoTorch ``Problem`` keeps the
+    best and worst solution it has ever evaluated (status items ``best``, ``worst``,
+    ``best_eval``, ``worst_eval``). Under a minibatch fitness these compare losses measured
+    on *different data*: ``best`` is the network that scored lowest on *some* minibatch,
+    the luckiest on its batch rather than the best network (in a user test it had 6.6 times
+    the test loss of the Adam network evolution started from). So whenever a minibatch is
+    smaller than the data set this problem turns EvoTorch's tracking off
+    (``store_solution_stats=False``): the status has no ``best``/``worst`` items and loggers
+    get no ``best_eval`` column. Choose the network to keep on held-out data instead, with
+    :func:`neuro_de.runner.select_on_heldout` (e.g.
+    ``values[select_on_heldout(problem, values, heldout_set)]`` with
+    ``values = searcher.population.values``). With ``batch_size == len(dataset)`` the fitness
+    is the whole data set at every generation (the same samples, reshuffled), so the
+    tracking is meaningful and EvoTorch's default applies (on for a population on the
+    CPU). Asking for ``store_solution_stats=True`` with minibatches is refused.
+
+    **Loss** (``loss``). The default is the cross-entropy of ``(batch, num_classes)``
+    logits. A model whose output already is a probability (it ends in ``nn.Softmax``, or its
+    rows are non-negative and sum to 1) gets a ``UserWarning`` at construction: the loss
+    applies log-softmax itself, so it would take the softmax of probabilities and barely
+    tell networks apart; remove the final ``Softmax``. A final ``nn.LogSoftmax`` is accepted
+    silently: log-softmax is idempotent, so the cross-entropy of log-probabilities is that
+    of the logits.
+
+    Any other task passes ``loss(outputs, targets)``, a callable returning **one loss per
+    sample**: a tensor whose first dimension is the batch; further dimensions are averaged
+    (e.g. ``nn.MSELoss(reduction="none")`` or
+    ``functools.partial(F.mse_loss, reduction="none")`` for regression). Per-sample, not a
+    mean, so that a minibatch's fitness, a shard's share of it in
+    :class:`~neuro_de.problems.DistributedSupervisedNetProblem` and :meth:`evaluate_vector`
+    over a whole data set are one and the same mean of per-sample losses. ``outputs`` is the
+    model's float32 ``(batch, ...)`` output for one individual, ``targets`` the data set's
+    labels of the minibatch as stored (any shape and dtype: float targets for regression);
+    it is called once per individual under :func:`torch.inference_mode`. It is tried on two
+    samples at construction, and a loss that returns one reduced number is refused with the
+    fix. ``accuracy`` (default: on for cross-entropy, off for a custom loss) adds the top-1
+    accuracy column; with a custom loss it needs ``(batch, num_classes)`` outputs and
+    integer labels, as for cross-entropy (e.g. a focal loss). With ``num_actors`` the loss
+    travels to the Ray actors with the problem, so it must pickle (Ray uses cloudpickle:
+    lambdas do).
 
     **The user's module is never modified.** It is deep-copied at construction into a
     private *template* (kept pristine, used by :meth:`to_module`) and a *work* copy on
@@ -158,9 +212,12 @@ class SupervisedNetProblem(Problem):
     under :func:`torch.autocast` -- meant for GPUs; the loss is always computed in float32.
 
     Args:
-        model: The network. Its output must be ``(batch, num_classes)`` logits.
+        model: The network. With the default loss (or ``accuracy=True``) its output must be
+            ``(batch, num_classes)`` logits; with a custom ``loss``, any ``(batch, ...)``
+            tensor the loss accepts.
         dataset: A map-style ``Dataset`` of ``(input, label)`` pairs (e.g. a
-            ``TensorDataset``), labels integers in ``[0, num_classes)``.
+            ``TensorDataset``), labels integers in ``[0, num_classes)`` (with a custom
+            ``loss`` and no accuracy: any tensor targets).
         batch_size: Samples per minibatch (``<= len(dataset)``).
         generations_per_batch: Generations each minibatch serves.
         exclude: Parameters kept out of the genome (names/prefixes or module types, see
@@ -183,16 +240,27 @@ class SupervisedNetProblem(Problem):
         init_std: Standard deviation of the Gaussian noise around :meth:`parameter_vector`
             with which EvoTorch fills new solutions (``generate_batch``, SNES's default
             center) when ``initial_bounds`` is not given.
+        loss: ``None`` for cross-entropy on logits, or ``loss(outputs, targets)`` returning
+            per-sample losses (above).
+        accuracy: Add the top-1 accuracy column and status items; ``None``: on for
+            cross-entropy, off for a custom ``loss``.
         **problem_kwargs: Passed on to :class:`evotorch.Problem` (e.g. ``num_actors``,
-            ``initial_bounds``, ``store_solution_stats``).
+            ``initial_bounds``, ``store_solution_stats``: see "No best network" above).
 
     Raises:
-        TypeError: If ``model`` is not an ``nn.Module`` or ``dataset`` not a data set.
+        TypeError: If ``model`` is not an ``nn.Module``, ``dataset`` not a data set or
+            ``loss`` not callable.
         ValueError: For an empty data set, items that are not ``(input, label)`` pairs,
             non-positive ``batch_size``/``generations_per_batch``/``chunk_size``, an unknown
             ``bn``/``eval_mode``/``autocast_dtype``, a negative ``alpha``, a model whose
-            output is not ``(batch, C)`` logits or has fewer logits than the data has
-            classes, or ``problem_kwargs`` that this class sets itself.
+            output is not ``(batch, C)`` logits (when cross-entropy or accuracy needs them)
+            or has fewer logits than the data has classes, a ``loss`` that does not return
+            per-sample losses, ``store_solution_stats=True`` with minibatches smaller than
+            the data set, or ``problem_kwargs`` that this class sets itself.
+
+    Warns:
+        UserWarning: When the model's output already is a probability and the loss is the
+            default cross-entropy.
 
     Example:
         >>> problem = SupervisedNetProblem(net, train_set, batch_size=256, seed=0)
@@ -221,6 +289,8 @@ class SupervisedNetProblem(Problem):
         channels_last: bool | None = None,
         num_workers: int = 0,
         init_std: float = 0.01,
+        loss: LossFn | None = None,
+        accuracy: bool | None = None,
         **problem_kwargs: Any,
     ):
         # ---- validation, before anything expensive --------------------------------------
@@ -258,20 +328,33 @@ class SupervisedNetProblem(Problem):
         clash = [k for k in _RESERVED_KWARGS if k in problem_kwargs]
         if clash:
             raise ValueError(
-                f"SupervisedNetProblem sets {clash} itself (min, genome length, float32, one "
+                f"SupervisedNetProblem sets {clash} itself (min, genome length, float32, the "
                 "accuracy column); remove them from the keyword arguments."
             )
-        sample = _first_pair(dataset)
+        if loss is not None and not callable(loss):
+            raise TypeError(
+                f"`loss` must be None (cross-entropy) or a callable loss(outputs, targets) "
+                f"returning per-sample losses, got {type(loss).__name__}."
+            )
+        if accuracy not in (None, True, False):
+            raise ValueError(f"`accuracy` must be True, False or None, got {accuracy!r}.")
+        accuracy = (loss is None) if accuracy is None else bool(accuracy)
+        class_labels = loss is None or accuracy
+        sample = _first_pair(dataset, class_labels=class_labels)
         device = torch.device("cpu" if device is None else device)
+        store_stats = _solution_stats_policy(
+            problem_kwargs.pop("store_solution_stats", None), batch_size, len(dataset)
+        )
 
         view = ParameterView(model, exclude=exclude)
         super().__init__(
             objective_sense="min",
             solution_length=view.numel,
             dtype=torch.float32,
-            eval_data_length=1,
+            eval_data_length=1 if accuracy else 0,
             device=device,
             seed=seed,
+            store_solution_stats=store_stats,
             **problem_kwargs,
         )
 
@@ -285,13 +368,16 @@ class SupervisedNetProblem(Problem):
         self._init_std = init_std
         self._compile = bool(compile)
         self._autocast_dtype = autocast_dtype
+        self._loss = loss
+        self._accuracy = accuracy
+        self._class_labels = class_labels
         self.dataset = dataset
 
         with torch.no_grad():
             template = copy.deepcopy(model).to(device)
         template.eval()
         self._template = template
-        self._num_classes = self._check_output_width(template, sample)
+        self._num_classes = self._check_model_output(template, sample)
         self._eval_mode = choose_eval_mode(template) if eval_mode == "auto" else eval_mode
         if chunk_size is None:
             chunk_size = max(1, _VMAP_SAMPLES_PER_CHUNK // self._batch_size)
@@ -327,7 +413,8 @@ class SupervisedNetProblem(Problem):
     # ---------------------------------------------------------------------------------
     # construction helpers
     # ---------------------------------------------------------------------------------
-    def _check_output_width(self, template: nn.Module, sample: tuple[Any, Any]) -> int:
+    def _check_model_output(self, template: nn.Module, sample: tuple[Any, Any]) -> int:
+        """Run the model (and a custom loss) on the first samples; return the output width."""
         x0, y0 = sample
         try:
             with torch.no_grad():
@@ -338,6 +425,15 @@ class SupervisedNetProblem(Problem):
                 f"`model` failed on one input of `dataset` (shape {shape}, batched to 1 x ...): "
                 f"{err}. Check that the model fits the data's channels and image size."
             ) from err
+        if not self._class_labels:
+            if not isinstance(out, torch.Tensor) or out.ndim < 1 or out.shape[0] != 1:
+                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(
+                    f"`model` must return a (batch, ...) tensor; on one sample it returned "
+                    f"{shape}."
+                )
+            self._check_custom_loss(template)
+            return int(out.shape[1]) if out.ndim >= 2 else 1
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 1:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(
@@ -354,7 +450,42 @@ class SupervisedNetProblem(Problem):
                 f"build the model with at least {labels_max + 1} outputs (num_classes) or "
                 "remap the labels to 0..num_classes-1."
             )
+        if self._loss is None:
+            _warn_if_probabilities(template, out)
+        else:
+            self._check_custom_loss(template)
         return width
+
+    def _check_custom_loss(self, template: nn.Module) -> None:
+        """Call the user's loss once on (up to) two samples, as evaluation will."""
+        k = min(2, len(self.dataset))
+        x, y = fetch_samples(self.dataset, torch.arange(k), num_workers=0)
+        y = self._targets_to_device(torch.as_tensor(y))
+        with torch.no_grad():
+            out = template(x.to(self.device))
+        out = out.float() if out.is_floating_point() else out
+        try:
+            with torch.inference_mode():
+                losses = per_sample_loss(self._loss, out, y)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{err} (checked on the first {k} samples of `dataset`)") from err
+        except Exception as err:
+            raise ValueError(
+                f"`loss` failed on the model's output for the first {k} samples of `dataset` "
+                f"(outputs {tuple(out.shape)} {out.dtype}, targets {tuple(y.shape)} {y.dtype}): "
+                f"{err}. It is called as loss(outputs, targets) with the targets as the data "
+                "set stores them."
+            ) from err
+        if not bool(torch.isfinite(losses).all()):
+            raise ValueError(
+                f"`loss` returned non-finite values {losses.tolist()} for the trained model on "
+                f"the first {k} samples of `dataset`; check the loss and the targets' scale."
+            )
+
+    def _targets_to_device(self, y: torch.Tensor) -> torch.Tensor:
+        if self._class_labels:
+            return y.to(device=self.device, dtype=torch.long)
+        return y.to(self.device)
 
     @property
     def _nonserialized_attribs(self) -> list[str]:
@@ -395,6 +526,12 @@ class SupervisedNetProblem(Problem):
     def _load_batch(self, indices: torch.Tensor) -> None:
         x, y = fetch_samples(self.dataset, indices, num_workers=self._num_workers)
         y = torch.as_tensor(y)
+        if not self._class_labels:  # a custom loss without accuracy: targets as stored
+            self._x = x.to(self.device)
+            self._y = y.to(self.device)
+            if self._cache is not None:
+                self._cache.pop("x_loop", None)
+            return
         if y.is_floating_point() or y.ndim != 1:
             raise ValueError(
                 f"`dataset` labels must be integer class indices (one per sample); got a "
@@ -542,8 +679,19 @@ class SupervisedNetProblem(Problem):
 
     @property
     def num_classes(self) -> int:
-        """Width of the model's output (number of logits)."""
+        """Width of the model's output: the number of logits (with a custom loss and no
+        accuracy, the size of the output's second dimension, 1 for a 1-D output)."""
         return self._num_classes
+
+    @property
+    def loss(self) -> LossFn | None:
+        """The custom per-sample loss, or ``None`` for cross-entropy on logits."""
+        return self._loss
+
+    @property
+    def has_accuracy(self) -> bool:
+        """Whether evaluations carry the top-1 accuracy column (and status items)."""
+        return self._accuracy
 
     @property
     def eval_mode(self) -> str:
@@ -633,12 +781,16 @@ class SupervisedNetProblem(Problem):
     def _evaluate_batch(self, batch: SolutionBatch) -> None:
         values = batch.values.as_subclass(torch.Tensor)
         loss, acc = self.score(values)
-        batch.set_evals(loss, acc.unsqueeze(1))
-        self._get_cache()["last_accuracy"] = acc
+        if self._accuracy:
+            batch.set_evals(loss, acc.unsqueeze(1))
+            self._get_cache()["last_accuracy"] = acc
+        else:
+            batch.set_evals(loss)
 
     def evaluate(self, x: Any) -> None:
         """EvoTorch's ``evaluate``; afterwards :attr:`status` also reports
-        ``fitness_epoch``, ``batch_accuracy_mean`` and ``batch_accuracy_max``."""
+        ``fitness_epoch`` and, with accuracy, ``batch_accuracy_mean`` and
+        ``batch_accuracy_max``."""
         self._get_cache().pop("last_accuracy", None)
         super().evaluate(x)
         if self.is_main:
@@ -653,7 +805,8 @@ class SupervisedNetProblem(Problem):
 
         Returns:
             ``(loss, accuracy)``, two float32 tensors of shape ``(n,)`` on :attr:`device`;
-            ``loss`` includes the ``alpha`` penalty.
+            ``loss`` includes the ``alpha`` penalty; ``accuracy`` is NaN when the problem
+            has none (:attr:`has_accuracy`).
         """
         if values.ndim != 2 or values.shape[1] != self._view.numel:
             raise ValueError(
@@ -688,7 +841,26 @@ class SupervisedNetProblem(Problem):
                 )
                 with autocast_context(self.device, self._autocast_dtype):
                     logits = forward(x)
-                loss[i], acc[i] = cross_entropy_and_accuracy(logits, y)
+                loss[i], acc[i] = self._loss_and_accuracy(logits, y)
+        return loss, acc
+
+    def _loss_and_accuracy(
+        self, outputs: torch.Tensor, y: torch.Tensor, *, stacked: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and top-1 accuracy of one individual's ``(B, ...)`` outputs, or with
+        ``stacked`` of ``(n, B, ...)`` outputs (one value per individual); the accuracy is
+        NaN when the problem has none."""
+        if self._loss is None:
+            loss, acc = cross_entropy_and_accuracy(outputs, y)
+        else:
+            outputs = outputs.float() if outputs.is_floating_point() else outputs
+            stack = outputs if stacked else outputs.unsqueeze(0)
+            loss = torch.stack([per_sample_loss(self._loss, o, y).mean() for o in stack])
+            acc = (stack.argmax(-1) == y).float().mean(-1) if self._accuracy else loss
+            if not stacked:
+                loss, acc = loss[0], acc[0]
+        if not self._accuracy:
+            acc = torch.full_like(loss, float("nan"))
         return loss, acc
 
     def _score_vmap(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -701,7 +873,7 @@ class SupervisedNetProblem(Problem):
                 params = {k: v.to(dtypes[k]) for k, v in self._view.split(chunk).items()}
                 with autocast_context(self.device, self._autocast_dtype):
                     logits = forward(params, self._x)
-                loss, acc = cross_entropy_and_accuracy(logits, self._y)
+                loss, acc = self._loss_and_accuracy(logits, self._y, stacked=True)
                 losses.append(loss)
                 accs.append(acc)
         return torch.cat(losses), torch.cat(accs)
@@ -711,12 +883,12 @@ class SupervisedNetProblem(Problem):
         vector: torch.Tensor,
         data: Any,
         *,
-        topk: Iterable[int] = (1, 5),
+        topk: Iterable[int] | None = None,
         batch_size: int = 1024,
         update_bn: bool = False,
         module: nn.Module | None = None,
     ) -> dict[str, float]:
-        r"""Top-k accuracies and mean cross-entropy of one genome on a whole data set.
+        r"""Mean loss (and top-k accuracies) of one genome on a whole data set.
 
         One pass over ``data`` (a ``Dataset`` of ``(input, label)`` pairs, read in order, or
         any iterable of ``(inputs, labels)`` batches such as a ``DataLoader``) under
@@ -727,28 +899,46 @@ class SupervisedNetProblem(Problem):
         .. math::
             \text{top-}k = \frac{1}{N}\sum_{n=1}^{N}
                 [\,y_n \in \operatorname{top}_k(g_\theta(x_n))\,],\qquad
-            \text{loss} = \frac{1}{N}\sum_{n=1}^{N} -\log\operatorname{softmax}(g_\theta(x_n))_{y_n}
+            \text{loss} = \frac{1}{N}\sum_{n=1}^{N} \ell\big(g_\theta(x_n), y_n\big)
 
-        (no ``alpha`` term: this is the data loss).
+        with :math:`\ell` the problem's per-sample loss (cross-entropy by default; no
+        ``alpha`` term: this is the data loss).
 
         Args:
             vector: A genome or an EvoTorch ``Solution``.
             data: Evaluation data.
-            topk: The ``k`` values to report; each ``<= num_classes``.
+            topk: The ``k`` values to report, each in ``[1, num_classes]``. ``None``
+                (default): :data:`DEFAULT_TOPK` ``(1, 5)`` without the ``k`` that are
+                ``>= num_classes`` (always 100 %), so ``(1,)`` for up to 5 classes and
+                ``(1, 5)`` above. Ignored when the problem has no accuracy
+                (:attr:`has_accuracy` is false, e.g. a regression loss): no ``top`` key is
+                returned then.
             batch_size: Batch size when ``data`` is a ``Dataset``.
             update_bn: Recalibrate BatchNorm statistics on the training data first.
             module: Use this network as is (``vector`` is ignored when given as ``None``).
 
         Returns:
-            ``{"top1": ..., "top5": ..., "loss": ..., "num_samples": N}`` (accuracies in
-            [0, 1]; one ``"top{k}"`` key per ``k``).
+            A dict with ``"loss"`` (the mean per-sample loss), ``"num_samples"`` (``N``)
+            and, when the problem has accuracy, one ``"top{k}"`` key per ``k`` (a fraction
+            in [0, 1]); e.g. ``{"top1": 0.93, "loss": 0.21, "num_samples": 171}`` for a
+            2-class problem with the default ``topk``.
+
+        Raises:
+            ValueError: For a ``topk`` value outside ``[1, num_classes]``, a non-positive
+                ``batch_size`` or data that yields no samples.
         """
-        ks = sorted({int(k) for k in topk})
-        if not ks or ks[0] < 1 or ks[-1] > self._num_classes:
-            raise ValueError(
-                f"`topk` values must lie in [1, {self._num_classes}] (the number of classes), "
-                f"got {tuple(topk)}."
-            )
+        ks: list[int] = []
+        if self._accuracy:
+            if topk is None:
+                ks = [k for k in DEFAULT_TOPK if k == 1 or k < self._num_classes]
+            else:
+                ks = sorted({int(k) for k in topk})
+                if not ks or ks[0] < 1 or ks[-1] > self._num_classes:
+                    raise ValueError(
+                        f"`topk` values must lie in [1, {self._num_classes}] (the number of "
+                        f"classes), got {tuple(topk)}; leave `topk` out for the default "
+                        f"(top-1, and top-5 above 5 classes)."
+                    )
         _check_positive_int(batch_size, "batch_size")
         if module is None:
             net = self.to_module(vector, update_bn=update_bn)
@@ -760,14 +950,23 @@ class SupervisedNetProblem(Problem):
         with torch.inference_mode():
             for x, y in iterate_batches(data, batch_size=batch_size):
                 x = torch.as_tensor(x).to(device)
-                y = torch.as_tensor(y).to(device=device, dtype=torch.long)
+                y = torch.as_tensor(y).to(device)
+                if self._class_labels:
+                    y = y.to(torch.long)
                 with autocast_context(device, self._autocast_dtype):
-                    logits = net(x)
-                logits = logits.float()
-                total_loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-                for k, c in topk_correct(logits, y, ks).items():
-                    correct[k] += c
-                total += int(y.numel())
+                    outputs = net(x)
+                if outputs.is_floating_point():
+                    outputs = outputs.float()
+                if self._loss is None:
+                    total_loss += float(
+                        torch.nn.functional.cross_entropy(outputs, y, reduction="sum")
+                    )
+                else:
+                    total_loss += float(per_sample_loss(self._loss, outputs, y).sum())
+                if ks:
+                    for k, c in topk_correct(outputs, y, ks).items():
+                        correct[k] += c
+                total += int(y.shape[0])
         if total == 0:
             raise ValueError("`data` yielded no samples; pass a non-empty data set or loader.")
         out: dict[str, float] = {f"top{k}": correct[k] / total for k in ks}
@@ -834,7 +1033,49 @@ def _derive_stream_seed(seed: int | None) -> int | None:
     return (int(seed) * 1_000_003 + 0x5EED) & ((1 << 62) - 1)
 
 
-def _first_pair(dataset: Dataset) -> tuple[Any, Any]:
+def _solution_stats_policy(requested: Any, batch_size: Any, num_samples: int) -> bool | None:
+    """EvoTorch's ``store_solution_stats`` for this problem: off under a minibatch fitness
+    (the class docstring), the user's choice (default ``None``) for the full data set."""
+    full_batch = isinstance(batch_size, int) and batch_size >= num_samples
+    if full_batch:
+        return requested
+    if requested:
+        raise ValueError(
+            f"`store_solution_stats=True` would track a 'best' network across different "
+            f"minibatches (batch_size={batch_size} < {num_samples} samples): the lowest loss "
+            "on some minibatch, not the best network. Remove it and choose the network on "
+            "held-out data with neuro_de.runner.select_on_heldout, or use "
+            f"batch_size={num_samples} (the full data set) for a fixed fitness."
+        )
+    return False
+
+
+def _last_leaf(module: nn.Module) -> nn.Module | None:
+    """The last leaf module in registration order (the output layer of a Sequential)."""
+    leaves = [m for m in module.modules() if not any(True for _ in m.children())]
+    return leaves[-1] if leaves else None
+
+
+def _warn_if_probabilities(template: nn.Module, out: torch.Tensor) -> None:
+    """Warn when a cross-entropy problem's model already outputs probabilities."""
+    last = _last_leaf(template)
+    if isinstance(last, (nn.Softmax, nn.Softmin)):
+        why = f"it ends in nn.{type(last).__name__}"
+    elif output_is_probability(out):
+        why = "its outputs are non-negative and sum to 1"
+    else:
+        return
+    warnings.warn(
+        f"`model`'s output already is a probability ({why}), but the cross-entropy loss "
+        "applies log-softmax itself: the fitness would be the softmax of probabilities and "
+        "barely tell networks apart. Remove the final Softmax (the model must return "
+        "logits); a final LogSoftmax is fine.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _first_pair(dataset: Dataset, *, class_labels: bool = True) -> tuple[Any, Any]:
     try:
         item = dataset[0]
     except Exception as err:
@@ -851,9 +1092,10 @@ def _first_pair(dataset: Dataset) -> tuple[Any, Any]:
             f"{type(x0).__name__}. Add a ToTensor() transform."
         )
     y0t = torch.as_tensor(y0)
-    if y0t.ndim != 0 or y0t.is_floating_point():
+    if class_labels and (y0t.ndim != 0 or y0t.is_floating_point()):
         raise ValueError(
             "`dataset` must yield (input, label) pairs with an integer class label; "
-            f"dataset[0][1] is {y0!r}."
+            f"dataset[0][1] is {y0!r}. For regression or other targets pass a per-sample "
+            "`loss` (e.g. loss=nn.MSELoss(reduction='none'))."
         )
     return x0, y0
