@@ -24,6 +24,8 @@ class Population:
     which is what an EvoTorch problem over that view evolves. Everything else a member needs
     to be rebuilt exactly as it was trained (BatchNorm buffers, parameters left out of the
     genome) is kept beside it, so :meth:`to_modules` returns the trained networks.
+    :func:`~neuro_de.population.population_from_networks` builds one from the user's own
+    modules, state dicts or checkpoint files.
 
     Attributes:
         vectors: ``(m, d)`` float tensor (on the CPU for the builders of this package), one
