@@ -25,13 +25,14 @@ def repair_bounds(
 ) -> torch.Tensor:
     r"""Bring trial coordinates back inside ``[lower, upper]``, in place.
 
-    Methods:
-        ``"none"``: leave trials as they are.
-        ``"clip"``: :math:`u_j \leftarrow \min(\max(u_j, l_j), h_j)`.
-        ``"midpoint"``: the repair of JADE/SHADE, halfway between the bound and the parent:
-        :math:`u_j \leftarrow (l_j + x_j)/2` if :math:`u_j < l_j`, and
-        :math:`(h_j + x_j)/2` if :math:`u_j > h_j` (Zhang & Sanderson 2009;
-        Tanabe & Fukunaga 2013).
+    The ``method``:
+
+    * ``"none"``: leave trials as they are.
+    * ``"clip"``: :math:`u_j \leftarrow \min(\max(u_j, l_j), h_j)`.
+    * ``"midpoint"``: the repair of JADE/SHADE, halfway between the bound and the parent:
+      :math:`u_j \leftarrow (l_j + x_j)/2` if :math:`u_j < l_j`, and
+      :math:`(h_j + x_j)/2` if :math:`u_j > h_j` (Zhang & Sanderson 2009;
+      Tanabe & Fukunaga 2013).
 
     Returns:
         ``trials``, repaired in place.
