@@ -1,9 +1,11 @@
-"""Tests of neuro_de.dynamics: PNG plots of evolution dynamics from PandasLogger frames."""
+"""Tests of neuro_de.dynamics: plots of evolution dynamics from PandasLogger frames."""
 
 from __future__ import annotations
 
 import math
 
+import matplotlib.colors
+import matplotlib.lines
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,9 @@ from torch.utils.data import TensorDataset
 from neuro_de.algorithms import DE, PSO, SHADE, SaDE, SAShadeTriEnsin
 from neuro_de.dynamics import (
     PLOT_NAMES,
+    STRATEGY_COLORS,
     MissingColumnsError,
+    collapsed_generations,
     load_frame,
     load_runs,
     plot_all,
@@ -26,9 +30,11 @@ from neuro_de.dynamics import (
     plot_strategy_dynamics,
     plot_strategy_parameters,
     plot_success_rate,
+    strategy_color,
     strategy_keys,
     strategy_label,
 )
+from neuro_de.dynamics import plots as plots_module
 from neuro_de.problems import SupervisedNetProblem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -259,3 +265,200 @@ def test_bad_inputs_raise_clear_errors(frames, tmp_path):
     with pytest.raises(ValueError, match="window"):
         plot_success_rate(frames["DE"], tmp_path / "s.png", window=0)
     assert not list(tmp_path.glob("*.png"))
+
+
+# --------------------------------------------------------------------------------------
+# the user-test fixes: formats, legends, labels, held-out curves, collapse, colours
+# --------------------------------------------------------------------------------------
+@pytest.fixture
+def figures(monkeypatch):
+    """Every Figure the plot functions save, in order (the files are still written)."""
+    seen = []
+    real = plots_module._save
+
+    def spy(fig, path):
+        seen.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots_module, "_save", spy)
+    return seen
+
+
+MAGIC = {"png": PNG_SIGNATURE, "pdf": b"%PDF-", "svg": b"<?xml", "jpg": b"\xff\xd8\xff"}
+
+
+@pytest.mark.parametrize("fmt", sorted(MAGIC))
+def test_the_suffix_chooses_the_file_format(frames, tmp_path, fmt):
+    path = plot_diversity(frames["DE"], tmp_path / f"div.{fmt.upper()}")
+    assert path.read_bytes().startswith(MAGIC[fmt])
+    if fmt == "svg":
+        assert b"<svg" in path.read_bytes()[:2000]
+
+
+def test_plot_all_writes_the_requested_format(frames, tmp_path):
+    paths = plot_all(frames["SAShadeTriEnsin"], tmp_path, format="pdf")
+    assert [p.suffix for p in paths] == [".pdf"] * len(DE_PLOTS)
+    assert all(p.read_bytes().startswith(b"%PDF-") for p in paths)
+    with pytest.raises(ValueError, match="`format` must be one of"):
+        plot_all(frames["DE"], tmp_path, format="csv")
+
+
+def test_paths_without_a_figure_suffix_fail_before_drawing(frames, tmp_path, figures):
+    with pytest.raises(ValueError, match=r"no suffix.*\.png.*\.pdf"):
+        plot_loss_accuracy(frames["DE"], tmp_path / "loss")
+    with pytest.raises(ValueError, match=r"ends in '\.csv', not a figure format"):
+        plot_success_rate(frames["DE"], tmp_path / "rate.csv")
+    assert figures == [] and not list(tmp_path.iterdir())
+
+
+def _legend_boxes(fig):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            out.append((ax.get_window_extent(renderer), legend.get_window_extent(renderer)))
+    return out
+
+
+def test_legends_sit_outside_the_data(frames, net_frames, tmp_path, figures):
+    runs = dict(net_frames)
+    plot_loss_accuracy(runs, tmp_path / "loss.png")
+    plot_success_rate(runs, tmp_path / "rate.png")
+    plot_diversity(frames, tmp_path / "div.png")
+    plot_pso_swarm(frames["PSO"], tmp_path / "pso.png")
+    assert len(figures) == 4
+    for fig in figures:
+        boxes = _legend_boxes(fig)
+        assert boxes, "every figure has a legend"
+        for axes_box, legend_box in boxes:
+            assert not axes_box.overlaps(legend_box)
+            assert legend_box.x0 >= axes_box.x1  # to the right of the axes
+            assert legend_box.x1 <= fig.bbox.x1 + 1  # and inside the figure
+
+
+def _legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_loss_panel_shows_parents_and_accuracy_panel_trials(net_frames, tmp_path, figures):
+    plot_loss_accuracy(net_frames["SAShadeTriEnsin"], tmp_path / "la.png")
+    loss_ax, acc_ax = figures[0].axes
+    assert _legend_texts(loss_ax) == ["parents: best", "parents: mean"]
+    assert "parents" in loss_ax.get_title()
+    assert _legend_texts(acc_ax) == ["trials: best", "trials: mean"]
+    assert "trials" in acc_ax.get_title()
+
+
+def _heldout_line(ax):
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-." and ln.get_marker() == "o"]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_heldout_curves_from_arguments_or_columns(net_frames, tmp_path, figures):
+    frame = net_frames["SAShadeTriEnsin"]
+    held = {0: 1.2, 5: 1.0, 10: 0.9, 15: 0.85}
+    acc = pd.Series([0.3, 0.5, 0.6], index=[0, 8, 15])
+    plot_loss_accuracy(frame, tmp_path / "a.png", heldout=held, heldout_accuracy=acc)
+    loss_ax, acc_ax = figures[-1].axes
+    line = _heldout_line(loss_ax)
+    assert list(line.get_xdata()) == [0, 5, 10, 15]
+    assert list(line.get_ydata()) == pytest.approx([1.2, 1.0, 0.9, 0.85])
+    assert "held-out loss (fixed data)" in _legend_texts(loss_ax)
+    assert list(_heldout_line(acc_ax).get_ydata()) == pytest.approx([30, 50, 60])
+    # a logged column is picked up by itself (NaN between measurements)
+    logged = frame.assign(heldout_loss=np.nan)
+    logged.loc[logged.index[::5], "heldout_loss"] = 0.7
+    plot_loss_accuracy(logged, tmp_path / "b.png")
+    line = _heldout_line(figures[-1].axes[0])
+    assert list(line.get_xdata()) == list(logged.index[::5])
+    # one curve per run, by position or by label
+    runs = {"SA": frame, "PSO": net_frames["PSO"]}
+    plot_loss_accuracy(runs, tmp_path / "c.png", heldout=[held, None])
+    plot_loss_accuracy(runs, tmp_path / "d.png", heldout={"PSO": pd.Series(held)})
+    assert len(figures) == 4
+
+
+@pytest.mark.parametrize(
+    ("heldout", "error", "match"),
+    [
+        ([{0: 1.0}], ValueError, "1 curves for 2 runs"),
+        ({0: 1.0}, ValueError, "one curve but 2 runs"),
+        ({"nope": {0: 1.0}}, ValueError, r"names runs \['nope'\]"),
+        ([[1.0, 2.0], None], TypeError, r"`heldout`\[0\] must be a pandas Series"),
+        ([pd.Series([1.0], index=["a"]), None], ValueError, "indexed by generation"),
+        (3.0, TypeError, "`heldout` must be a Series"),
+    ],
+)
+def test_bad_heldout_curves_are_refused(frames, tmp_path, heldout, error, match):
+    with pytest.raises(error, match=match):
+        plot_loss_accuracy([frames["DE"], frames["SHADE"]], tmp_path / "x.png", heldout=heldout)
+
+
+def test_successes_after_diversity_collapse_are_flagged(frames, tmp_path, figures):
+    frame = frames["SAShadeTriEnsin"].copy()
+    start = float(frame["diversity"].iloc[0])
+    frame.loc[frame.index >= 11, "diversity"] = start * 1e-5
+    assert list(collapsed_generations(frame)) == list(range(11, GENERATIONS + 1))
+    assert list(collapsed_generations(frame, 1e-6)) == []
+    plot_success_rate(frame, tmp_path / "rate.png")
+    ax = figures[-1].axes[0]
+    spans = [p for p in ax.patches if p.get_alpha() is not None and p.get_alpha() < 0.5]
+    assert len(spans) == 1
+    x0, x1 = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert x0 == pytest.approx(10.5) and x1 == pytest.approx(GENERATIONS + 0.5)
+    assert any("float-noise" in t for t in _legend_texts(ax))
+    assert "float-noise" in ax.get_title()
+    # no collapse, or the shading turned off: nothing flagged
+    plot_success_rate(frames["SAShadeTriEnsin"].assign(diversity=start), tmp_path / "b.png")
+    plot_success_rate(frame, tmp_path / "c.png", collapse=None)
+    for fig in figures[-2:]:
+        assert not fig.axes[0].patches
+        assert not any("float-noise" in t for t in _legend_texts(fig.axes[0]))
+    for bad in (0.0, 1.0, -1e-3, "1e-3", True):
+        with pytest.raises(ValueError, match="`collapse` must be a ratio in"):
+            plot_success_rate(frame, tmp_path / "d.png", collapse=bad)
+
+
+def test_strategy_parameter_legends_say_what_each_algorithm_logs(frames, tmp_path, figures):
+    runs = {name: frames[name] for name in ("DE", "SHADE", "SaDE", "SAShadeTriEnsin")}
+    plot_strategy_parameters(runs, tmp_path / "fcr.png")
+    fig = figures[-1]
+    titles = {ax.get_title().split(":")[0]: ax.get_title() for ax in fig.axes[:4]}
+    assert "fixed F = 0.5, CR = 0.9" in titles["DE"] and "memory" not in titles["DE"]
+    assert "memory of successful values" in titles["SHADE"]
+    assert "memory of successful values" in titles["SAShadeTriEnsin"]
+    assert "median memory" in titles["SaDE"]
+    assert "SHADE" not in fig.legends[0].get_title().get_text()
+    # an unlabelled single DE run is recognised by its constant values
+    plot_strategy_parameters(frames["DE"], tmp_path / "de.png")
+    assert "fixed F = 0.5" in figures[-1].axes[0].get_title()
+    assert "SHADE" not in figures[-1].axes[0].get_title()
+
+
+def _legend_colours(fig) -> dict[str, str]:
+    legend = fig.legends[0]
+    return {t.get_text(): matplotlib.colors.to_hex(h.get_color())
+            for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
+            if isinstance(h, matplotlib.lines.Line2D)}
+
+
+def test_strategy_colours_are_the_same_in_single_and_overlay_plots(frames, tmp_path, figures):
+    de, sade = frames["DE"], frames["SAShadeTriEnsin"]
+    assert strategy_keys(de) == ["rand1"]
+    plot_strategy_parameters(de, tmp_path / "de.png")
+    plot_strategy_parameters([sade, de], tmp_path / "both.png", labels=["hybrid", "DE"])
+    plot_strategy_dynamics([de, sade], tmp_path / "dyn.png", labels=["DE", "hybrid"])
+    single, overlay, dyn = (_legend_colours(f) for f in figures)
+    blue = matplotlib.colors.to_hex(STRATEGY_COLORS["rand1"])
+    assert single["S1 rand/1"] == overlay["S1 rand/1"] == dyn["S1 rand/1"] == blue
+    for key in strategy_keys(sade):
+        assert overlay[strategy_label(key)] == matplotlib.colors.to_hex(strategy_color(key))
+    # the data lines themselves use the legend's colour
+    de_axes = figures[0].axes[0]
+    assert matplotlib.colors.to_hex(de_axes.get_lines()[0].get_color()) == blue
+    # keys of user strategies get a colour of their own, the same every time
+    assert strategy_color("my/centroid") == strategy_color("my/centroid")
+    assert strategy_color("my/centroid") not in STRATEGY_COLORS.values()
