@@ -5,7 +5,9 @@ each seed creates a :class:`SeedRun`, which trains (or loads from a checkpoint) 
 population of Algorithm 1 stage 1, hands out fresh :class:`SupervisedNetProblem` instances
 on the same mini-batch stream, evolves with checkpoints, picks winners on the held-out
 split and evaluates on the test set. :func:`run_recipe` loops over seeds, saves the logger
-data, handles SIGINT/SIGTERM, and writes ``results.csv`` / ``results.md``.
+data, handles SIGINT/SIGTERM, and writes ``config.json`` (the resolved options and their
+provenance, which ``--config`` reads back), ``results.csv`` and ``results.md``.
+The options themselves live in the light :mod:`neuro_de.options` (re-exported here).
 
 A recipe whose network, data or first population differ (``recipes/resnet_imagenet.py``:
 pretrained torchvision ResNets fine-tuned on an image folder) keeps this spine: it leaves
@@ -20,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
+import importlib.metadata
 import os
+import platform
 import shlex
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -35,8 +41,20 @@ from torch.utils.data import Subset
 from .algorithms import DE, PSO, SAShadeTriEnsin
 from .checkpoint import RunInterrupted, SignalGuard, export_network
 from .data import dataset_info, load_splits
-from .distributed import broadcast_from_main, init_from_env, is_main_process
+from .distributed import broadcast_from_main, init_from_env, is_main_process, world_info
+from .loggers import TensorBoardLogger
 from .models import build_model
+
+# The option helpers live in the light neuro_de.options (a recipe's --help imports no
+# torch); they are re-exported here for code that imports them from this module.
+from .options import (
+    SEARCHERS,
+    add_common_arguments,
+    check_common_arguments,
+    positive_int,
+    quiet_evotorch,
+    write_config,
+)
 from .problems import DistributedSupervisedNetProblem, SupervisedNetProblem
 from .reporting import write_results
 from .runner import evolve, pretrain_population, select_on_heldout
@@ -45,8 +63,10 @@ __all__ = [
     "SeedRun",
     "add_common_arguments",
     "check_common_arguments",
+    "extra_loggers",
     "load_data",
     "positive_int",
+    "run_provenance",
     "SEARCHERS",
     "searcher_factory",
     "run_recipe",
@@ -54,120 +74,19 @@ __all__ = [
 ]
 
 
-def positive_int(text: str) -> int:
-    """``argparse`` type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def add_common_arguments(
-    p: argparse.ArgumentParser,
-    *,
-    out: str,
-    dataset: str = "digits",
-    seeds: int = 3,
-    epochs: int = 20,
-    popsize: int = 10,
-    generations: int = 100,
-    model: str = "lenet5",
-    batch_size: int = 256,
-    heldout_fraction: float = 0.1,
-    device: str = "cpu",
-    data_and_pretraining: bool = True,
-) -> argparse.ArgumentParser:
-    """Add the options every recipe takes (data, training, evolution, output, checkpoints)
-    with the given defaults.
+def extra_loggers(args: argparse.Namespace, run_name: str | None = None) -> tuple:
+    """Logger factories for :func:`~neuro_de.runner.evolve` from the recipe options.
 
     Args:
-        p: The recipe's parser.
-        out: Default of ``--out``.
-        dataset: Default of ``--dataset`` (``"mnist"`` reads the copy bundled with the
-            package when neither ``--data-root`` nor ``NEURO_DE_DATA`` is given).
-        seeds: Default of ``--seeds``.
-        epochs: Default of ``--epochs``.
-        popsize: Default of ``--popsize``.
-        generations: Default of ``--generations``.
-        model: Default of ``--model``.
-        batch_size: Default of ``--batch-size`` (the fitness mini-batch).
-        heldout_fraction: Default of ``--heldout-fraction``.
-        device: Default of ``--device``.
-        data_and_pretraining: Add the LeNet recipes' data set and Adam options
-            (``--dataset``, ``--data-root``, ``--download``, ``--model``, ``--epochs``,
-            ``--lr``, ``--train-batch-size``, ``--train-limit``); ``False`` for a recipe
-            that brings its own data and first population and declares its own options.
+        args: The parsed options: ``--log-every`` (EvoTorch ``StdOutLogger``),
+            ``--mlflow`` (EvoTorch ``MlflowLogger``) and ``--tensorboard DIR``
+            (:class:`~neuro_de.loggers.TensorBoardLogger` into ``DIR/<run_name>``).
+        run_name: The run's folder under ``--tensorboard`` (``seed<k>/<method>``);
+            ``None`` writes no TensorBoard events (the ranks but 0 of a replicated run).
 
     Returns:
-        ``p``.
+        A tuple of ``make(searcher) -> logger``.
     """
-    if data_and_pretraining:
-        p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"],
-                       default=dataset,
-                       help="digits: scikit-learn's 1,797 digits (a one-minute smoke run); "
-                            "mnist: the real MNIST bundled with the package (or --data-root)")
-        p.add_argument("--data-root", default=None,
-                       help="folder holding MNIST/raw or FashionMNIST/raw; if not given, "
-                            "$NEURO_DE_DATA, else for mnist the bundled copy")
-        p.add_argument("--download", action="store_true",
-                       help="let torchvision download the data set into --data-root (needs "
-                            "internet)")
-        p.add_argument("--model", choices=["lenet1", "lenet5"], default=model)
-    p.add_argument("--seeds", type=positive_int, default=seeds, help="number of seeds (0..N-1)")
-    if data_and_pretraining:
-        p.add_argument("--epochs", type=positive_int, default=epochs,
-                       help="Adam epochs (>= popsize)")
-        p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-        p.add_argument("--train-batch-size", type=positive_int, default=128)
-    p.add_argument("--popsize", type=positive_int, default=popsize,
-                   help="population = snapshots of the last POPSIZE epochs")
-    p.add_argument("--generations", type=positive_int, default=generations)
-    p.add_argument("--batch-size", type=positive_int, default=batch_size,
-                   help="mini-batch of the fitness (paper: 2048 on ImageNet)")
-    p.add_argument("--generations-per-batch", type=positive_int, default=10,
-                   help="generations each fitness mini-batch serves (paper: 10)")
-    p.add_argument("--de-F", type=float, default=0.1, help="DE (rand/1/bin) scale factor")
-    p.add_argument("--de-CR", type=float, default=0.1, help="DE (rand/1/bin) crossover rate")
-    p.add_argument("--F-range", type=float, nargs=2, default=(0.0, 0.2),
-                   help="SA-SHADE-tri-ensin F range (Table S3)")
-    p.add_argument("--CR-range", type=float, nargs=2, default=(0.0, 0.3),
-                   help="SA-SHADE-tri-ensin CR range (Table S3)")
-    if data_and_pretraining:
-        p.add_argument("--train-limit", type=positive_int, default=None,
-                       help="use only the first N samples of the (shuffled) training split: "
-                            "quick runs")
-    p.add_argument("--heldout-fraction", type=float, default=heldout_fraction,
-                   help="share of the training data held out to choose each run's winner")
-    p.add_argument("--device", default=device)
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (one is fastest for small networks on a few cores: "
-                        "two ran a LeNet-5 step ~12x slower on a 2-core machine)")
-    p.add_argument("--out", default=out, help="output folder")
-    p.add_argument("--checkpoint-dir", default=None,
-                   help="save populations and evolution state here (default: no checkpoints)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=10,
-                   help="generations between evolution checkpoints")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write evolution-dynamics plots of the first seed to OUT/plots")
-    p.add_argument("--log-every", type=int, default=0,
-                   help="print every status item every N generations (EvoTorch StdOutLogger; "
-                        "0: off)")
-    p.add_argument("--distributed", choices=["population", "batch"], default=None,
-                   help="under torchrun: replicated population, evaluation split over ranks "
-                        "by population or by mini-batch (docs/scaling.md)")
-    p.add_argument("--mlflow", action="store_true",
-                   help="also log status items to MLflow (needs `pip install mlflow`)")
-    return p
-
-
-def extra_loggers(args: argparse.Namespace) -> tuple:
-    """Logger factories for :func:`~neuro_de.runner.evolve` from --log-every / --mlflow."""
     factories = []
     if args.log_every:
         from evotorch.logging import StdOutLogger
@@ -179,54 +98,10 @@ def extra_loggers(args: argparse.Namespace) -> tuple:
         if not hasattr(evo_logging, "MlflowLogger"):
             raise SystemExit("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
         factories.append(lambda s: evo_logging.MlflowLogger(s))
+    if getattr(args, "tensorboard", None) is not None and run_name is not None:
+        log_dir = os.path.join(args.tensorboard, run_name)
+        factories.append(lambda s: TensorBoardLogger(s, log_dir=log_dir, flush_every=10))
     return tuple(factories)
-
-
-def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Reject inconsistent options early, naming the option and the fix.
-
-    The checks of the data set and Adam options apply only where the parser has them
-    (see ``data_and_pretraining`` of :func:`add_common_arguments`).
-    """
-    if args.popsize < 6:
-        parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
-    if "epochs" in args and args.epochs < args.popsize:
-        parser.error(f"--epochs ({args.epochs}) must be >= --popsize ({args.popsize}): the "
-                     "population is the snapshots of the last POPSIZE epochs")
-    if not 0 < args.de_F <= 2:
-        parser.error(f"--de-F must be in (0, 2], got {args.de_F}")
-    if not 0 <= args.de_CR <= 1:
-        parser.error(f"--de-CR must be in [0, 1], got {args.de_CR}")
-    if not 0 < args.heldout_fraction < 1:
-        parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
-    if "lr" in args and args.lr <= 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
-    for name in ("F_range", "CR_range"):
-        lo, hi = getattr(args, name)
-        flag = "--" + name.replace("_", "-")
-        if not 0 <= lo <= hi <= (2 if name == "F_range" else 1):
-            parser.error(f"{flag} needs 0 <= LOW <= HIGH <= {2 if name == 'F_range' else 1}, "
-                         f"got {lo} {hi}")
-    if args.log_every < 0:
-        parser.error(f"--log-every must be >= 0, got {args.log_every}")
-    if args.mlflow:
-        try:
-            import mlflow  # noqa: F401
-        except ImportError:
-            parser.error("--mlflow needs the mlflow package: pip install 'neuro_de[mlflow]'")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.resume and args.checkpoint_dir is None:
-        parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
-    if ("dataset" in args and args.dataset == "fashion-mnist" and args.data_root is None
-            and not os.environ.get("NEURO_DE_DATA")):
-        parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/FashionMNIST/raw "
-                     "with the idx files) or NEURO_DE_DATA; add --download to fetch it with "
-                     "internet")
-
-
-#: The method names :func:`searcher_factory` knows.
-SEARCHERS = ("DE", "PSO", "SAShadeTriEnsin")
 
 
 def searcher_factory(method: str, args: argparse.Namespace, **hybrid_flags: Any):
@@ -261,6 +136,68 @@ def searcher_factory(method: str, args: argparse.Namespace, **hybrid_flags: Any)
                                sin_horizon=args.generations_per_batch, **hybrid_flags)
 
     return make
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """The commit of the git checkout the package runs from, or ``None``.
+
+    ``git rev-parse`` runs in the package's source folder (``path``, default: this
+    package's); the answer counts only when that folder is the checkout's ``neuro_de``
+    folder (not, e.g., a ``site-packages`` inside some other repository). Never raises:
+    no git, no checkout or any failure gives ``None``.
+    """
+    source = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        lines = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=source, capture_output=True,
+            text=True, timeout=10, check=True,
+        ).stdout.split()
+        if len(lines) == 2 and Path(lines[0]).resolve() / source.name == source.resolve():
+            return lines[1]
+    except Exception:  # no git, not a checkout, a timeout: the commit is unknown
+        pass
+    return None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def run_provenance(args: argparse.Namespace, *, recipe: str, command: str) -> dict[str, Any]:
+    """The facts :func:`run_recipe` saves beside the options in ``config.json``.
+
+    Returns:
+        ``recipe``, ``command``, ``date_utc`` (ISO 8601), ``versions`` (neuro_de, torch,
+        torchvision, evotorch, numpy, python), ``git_commit`` (``None`` outside a git
+        checkout), ``device`` (and ``device_name`` on CUDA), ``torch_threads``,
+        ``world_size`` and ``platform``.
+    """
+    import evotorch
+    import numpy
+
+    from . import __version__
+
+    facts: dict[str, Any] = {
+        "recipe": recipe,
+        "command": command,
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"neuro_de": __version__, "torch": torch.__version__,
+                     "torchvision": _version("torchvision"),
+                     "evotorch": getattr(evotorch, "__version__", _version("evotorch")),
+                     "numpy": numpy.__version__, "python": platform.python_version()},
+        "git_commit": git_commit(),
+        "device": str(args.device),
+    }
+    device = torch.device(args.device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        facts["device_name"] = torch.cuda.get_device_name(device)
+    facts["torch_threads"] = torch.get_num_threads()
+    facts["world_size"] = world_info().world_size
+    facts["platform"] = platform.platform()
+    return facts
 
 
 def load_data(args: argparse.Namespace):
@@ -442,17 +379,33 @@ class SeedRun:
         problem = self.problem(batch_size=batch_size)
         init = self.population if init is None else init
         searcher = make_searcher(problem, init)
+        made: list = []  # the loggers the factories make, to close them at the end
+
+        def keep(factory):
+            def make(searcher):
+                logger = factory(searcher)
+                made.append(logger)
+                return logger
+
+            return make
+
+        factories = extra_loggers(a, f"seed{self.seed}/{method}" if self.is_main else None)
         t0 = time.perf_counter()
-        frame = evolve(
-            searcher, generations, progress=self.progress, desc=f"seed {self.seed} {method}",
-            loggers=extra_loggers(a),
-            checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
-            resume=a.resume,
-            meta={**self.meta, "method": method, "genome": problem.solution_length,
-                  "batch_size": batch_size or a.batch_size,
-                  "generations_per_batch": a.generations_per_batch},
-            guard=self.guard, write_checkpoints=self.is_main,
-        )
+        try:
+            frame = evolve(
+                searcher, generations, progress=self.progress,
+                desc=f"seed {self.seed} {method}", loggers=tuple(map(keep, factories)),
+                checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
+                resume=a.resume,
+                meta={**self.meta, "method": method, "genome": problem.solution_length,
+                      "batch_size": batch_size or a.batch_size,
+                      "generations_per_batch": a.generations_per_batch},
+                guard=self.guard, write_checkpoints=self.is_main,
+            )
+        finally:  # evolve() never calls searcher.run(): write out the last generations
+            for logger in made:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.close()
         seconds = time.perf_counter() - t0
         values = searcher.population.values
         winner = select_on_heldout(problem, values, self.eval_data(self.splits.heldout),
@@ -497,12 +450,15 @@ def run_recipe(
     data: tuple[Any, Any] | None = None,
     seed_run: Callable[..., SeedRun] = SeedRun,
     plots_per_seed: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> int:
     """Run ``per_seed`` for every seed, save logs and results; return the exit code.
 
     ``per_seed(run)`` returns the seed's result rows and ``{method: logger frame}``. A
     SIGINT/SIGTERM stops the run after saving its checkpoint; the exit code is then
-    ``128 + signal`` and ``--resume`` continues it.
+    ``128 + signal`` and ``--resume`` continues it. First of all, the main process writes
+    ``OUT/config.json``: the ``options`` and their provenance (:func:`run_provenance`),
+    which the recipe's ``--config`` reads back.
 
     Args:
         args: The parsed options.
@@ -519,8 +475,11 @@ def run_recipe(
             subclass, or a ``functools.partial`` of one with its own arguments.
         plots_per_seed: Write the plots of every seed (``<method>_seed<k>_<plot>.png``)
             instead of the first seed's only (``<method>_<plot>.png``).
+        options: The resolved options saved in ``config.json`` (default: every attribute
+            of ``args``); a recipe that rewrites options after parsing passes them as
+            parsed, so that ``--config`` reproduces the run.
     """
-    logging.getLogger("evotorch").setLevel(logging.WARNING)  # one INFO line per Problem
+    quiet_evotorch()  # EvoTorch's INFO lines (its import reset the logger's level)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.distributed:
@@ -529,9 +488,13 @@ def run_recipe(
             print("--distributed: no torchrun environment found; running as one process",
                   file=sys.stderr)
     main = is_main_process()
-    splits, info = load_data(args) if data is None else data
+    given = list(argv) if argv is not None else sys.argv[1:]
+    command = f"python recipes/{recipe}.py " + " ".join(shlex.quote(str(a)) for a in given)
     if main:
         os.makedirs(args.out, exist_ok=True)
+        write_config(args.out, vars(args) if options is None else options,
+                     provenance=run_provenance(args, recipe=recipe, command=command.strip()))
+    splits, info = load_data(args) if data is None else data
     rows: list[dict] = []
     with SignalGuard() as guard:
         for seed in range(args.seeds):
@@ -554,8 +517,6 @@ def run_recipe(
             print(f"seed {seed}: {run.split} top-1 {line}", flush=True)
     if not main:
         return 0
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = f"python recipes/{recipe}.py " + " ".join(shlex.quote(a) for a in given)
     text = write_results(rows, args.out, title=title, command=command.strip(),
                          baseline=baseline, notes=notes)
     print(text)
