@@ -23,20 +23,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import torch
-
-from neuro_de.checkpoint import load_checkpoint, save_checkpoint
-from neuro_de.distributed import broadcast_from_main
-from neuro_de.experiment import (
-    SeedRun,
+# Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
+from neuro_de.options import (
     add_common_arguments,
     check_common_arguments,
+    parse_args,
     positive_int,
-    run_recipe,
-    searcher_factory,
+    quiet_evotorch,
+    recipe_parser,
 )
-from neuro_de.population import init_hp, init_rs
+
+if TYPE_CHECKING:
+    import torch
+
+    from neuro_de.experiment import SeedRun
 
 ROWS = {
     "DE": None,
@@ -49,11 +51,16 @@ ROWS = {
 }
 
 
+EXAMPLES = """
+python recipes/ablation.py                                  # every Table 3 row, bundled digits
+python recipes/ablation.py --dataset mnist --seeds 5
+python recipes/ablation.py --rows DE SaDE +Sin-F            # a subset of the rows
+python recipes/ablation.py --config runs/ablation/config.json --out runs/ablation2
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = recipe_parser(__doc__, examples=EXAMPLES)
     add_common_arguments(p, out="runs/ablation")
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS),
                    help="Table 3 rows to run")
@@ -72,6 +79,10 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 def finetuned_population(run: SeedRun, kind: str) -> torch.Tensor:
     """Init-RS or Init-HP: ``popsize`` fine-tuning runs of the Adam network (cached)."""
+    from neuro_de.checkpoint import load_checkpoint, save_checkpoint
+    from neuro_de.distributed import broadcast_from_main
+    from neuro_de.population import init_hp, init_rs
+
     a = run.args
     path = run.checkpoint(kind)
     meta = {**run.meta, "finetune_epochs": a.finetune_epochs, "finetune_lr": a.finetune_lr}
@@ -92,6 +103,8 @@ def finetuned_population(run: SeedRun, kind: str) -> torch.Tensor:
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
+    from neuro_de.experiment import searcher_factory
+
     args = run.args
     rows = [run.parent_row()]
     logs = {}
@@ -108,9 +121,12 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_evotorch()  # before EvoTorch is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     check_args(args, parser)
+    from neuro_de.experiment import run_recipe
+
     return run_recipe(
         args, argv, run_seed, recipe="ablation",
         title=f"{args.model} on {args.dataset}: SA-SHADE-tri-ensin ablation (Table 3)",

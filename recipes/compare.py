@@ -16,42 +16,45 @@ top-1/top-5:
 
 The held-out split is carved from the training data; the test set is used only for the
 reported numbers. Over seeds: mean ± std and paired tests against ``adam``. Writes
-results.csv / results.md, logger data, winners, and evolution-dynamics plots of the first
-seed (``plots/``) to ``--out``.
+config.json (the resolved options; ``--config`` reads it back), results.csv / results.md,
+logger data, winners, and evolution-dynamics plots of the first seed (``plots/``) to
+``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from neuro_de.baselines import (
-    evaluate_classifier,
-    greedy_soup,
-    train_fge,
-    uniform_soup,
-    weight_average,
-)
-from neuro_de.experiment import (
-    SeedRun,
+# Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
+from neuro_de.options import (
     add_common_arguments,
     check_common_arguments,
+    parse_args,
     positive_int,
-    run_recipe,
-    searcher_factory,
+    quiet_evotorch,
+    recipe_parser,
 )
-from neuro_de.runner import select_on_heldout
+
+if TYPE_CHECKING:
+    from neuro_de.experiment import SeedRun
 
 BASELINES = ("best-individual", "WA", "FGE", "uniform-soup", "greedy-soup")
 EVOLVED = ("DE", "SAShadeTriEnsin", "PSO")
 METHODS = BASELINES + EVOLVED
 
 
+EXAMPLES = """
+python recipes/compare.py                                # every contender, bundled digits
+python recipes/compare.py --dataset mnist --seeds 5      # the real MNIST bundled with the package
+python recipes/compare.py --methods WA greedy-soup DE    # a subset of the contenders
+python recipes/compare.py --config runs/compare/config.json --out runs/compare2
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = recipe_parser(__doc__, examples=EXAMPLES)
     add_common_arguments(p, out="runs/compare")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                    help="contenders besides the Adam parent")
@@ -72,6 +75,16 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
+    from neuro_de.baselines import (
+        evaluate_classifier,
+        greedy_soup,
+        train_fge,
+        uniform_soup,
+        weight_average,
+    )
+    from neuro_de.experiment import searcher_factory
+    from neuro_de.runner import select_on_heldout
+
     args, splits = run.args, run.splits
     snaps = run.snapshots
     problem = run.problem()
@@ -107,9 +120,12 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_evotorch()  # before EvoTorch is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     check_args(args, parser)
+    from neuro_de.experiment import run_recipe
+
     return run_recipe(
         args, argv, run_seed, recipe="compare",
         title=f"{args.model} on {args.dataset}: evolution vs baselines from one population",

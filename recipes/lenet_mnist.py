@@ -14,9 +14,11 @@ the last 10 as the population, 100 generations: about 6 minutes on 2 CPU cores
 (``--threads 1``). ``--dataset digits`` is a one-minute smoke run on scikit-learn's digits;
 ``--data-root DIR`` reads another MNIST copy (DIR/MNIST/raw).
 
-Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, per run the
-EvoTorch logger data (``log_<method>_seed<k>.csv``) and each winner as safetensors plus a
-JSON of its provenance (``winners/<method>_seed<k>.*``).
+Writes to ``--out``: config.json (every resolved option and its provenance; ``--config
+OUT/config.json`` repeats the run), results.csv (method, seed, top1, top5, ...), results.md,
+per run the EvoTorch logger data (``log_<method>_seed<k>.csv``) and each winner as
+safetensors plus a JSON of its provenance (``winners/<method>_seed<k>.*``).
+``--tensorboard DIR`` also writes every status item per generation for TensorBoard.
 
 Long runs: ``--checkpoint-dir DIR`` saves each seed's Adam population once and each
 evolution every ``--checkpoint-every`` generations and on SIGINT/SIGTERM (atomically);
@@ -27,29 +29,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from neuro_de.experiment import (
-    SeedRun,
+# Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
+from neuro_de.options import (
     add_common_arguments,
     check_common_arguments,
-    run_recipe,
-    searcher_factory,
+    parse_args,
+    quiet_evotorch,
+    recipe_parser,
 )
+
+if TYPE_CHECKING:
+    from neuro_de.experiment import SeedRun
 
 METHODS = ("DE", "SAShadeTriEnsin")
 
+EXAMPLES = """
+python recipes/lenet_mnist.py                        # LeNet-5 on the bundled MNIST, ~6 min
+python recipes/lenet_mnist.py --dataset digits       # one-minute smoke run
+python recipes/lenet_mnist.py --seeds 5 --generations 200 --out runs/long
+python recipes/lenet_mnist.py --config runs/lenet_mnist/config.json --out runs/again
+python recipes/lenet_mnist.py --tensorboard runs/tb  # then: tensorboard --logdir runs/tb
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = recipe_parser(__doc__, examples=EXAMPLES)
     add_common_arguments(p, out="runs/lenet_mnist", dataset="mnist", epochs=12)
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                   help="evolution algorithms compared with the Adam parent")
     return p
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
+    from neuro_de.experiment import searcher_factory
+
     args = run.args
     rows = [run.parent_row()]
     logs = {}
@@ -60,9 +75,12 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_evotorch()  # before EvoTorch is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     check_common_arguments(args, parser)
+    from neuro_de.experiment import run_recipe
+
     return run_recipe(
         args, argv, run_seed, recipe="lenet_mnist",
         title=f"{args.model} on {args.dataset}: Adam vs evolved", baseline="adam",

@@ -18,7 +18,8 @@ Data: ``--data-root DIR`` with ``DIR/train/<class>/<image>`` and ``DIR/val/<clas
 ImageNet evaluation transform (resize, center crop ``--image-size``, normalise) is used
 throughout, with no augmentation (the paper uses no extra tricks).
 
-Writes to ``--out``: results.csv (method, seed, top1, top5, ...), results.md, per run the
+Writes to ``--out``: config.json (every resolved option and its provenance; ``--config``
+reads it back), results.csv (method, seed, top1, top5, ...), results.md, per run the
 EvoTorch logger data (``log_<method>_seed<k>.csv``), evolution-dynamics plots
 (``plots/<method>_seed<k>_*.png``) and each winner as safetensors plus a JSON of its
 provenance (``winners/<method>_seed<k>.*``).
@@ -37,27 +38,30 @@ Example (one H100, ResNet-50, bf16 forward passes)::
 from __future__ import annotations
 
 import argparse
-import copy
 import functools
 import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-from torch.utils.data import DataLoader, Subset
-
-from neuro_de.experiment import (
-    SeedRun,
+# Only light imports up here, so that --help is fast: torch, torchvision and EvoTorch load
+# after parsing (inside the functions that use them).
+from neuro_de.options import (
     add_common_arguments,
     check_common_arguments,
+    nonnegative_int,
+    parse_args,
     positive_int,
-    run_recipe,
-    searcher_factory,
+    quiet_evotorch,
+    recipe_parser,
 )
-from neuro_de.models import resnet
-from neuro_de.problems import ParameterView, SupervisedNetProblem
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from neuro_de.experiment import SeedRun
 
 RECIPE = "resnet_imagenet"
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -70,34 +74,29 @@ ARCH_BLOCKS = {
     "resnet101": ((3, 4, 23, 3), True),
 }
 METHODS = ("SAShadeTriEnsin", "DE")
-AUTOCAST = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``--autocast`` choices: the name of the torch dtype (``None``: no autocast).
+AUTOCAST = {"none": None, "bf16": "bfloat16", "fp16": "float16"}
 MIN_IMAGE_SIZE = 32  # five stride-2 stages: 32 px is the smallest input a ResNet reads
 
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def nonnegative_int(text: str) -> int:
-    """``argparse`` type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
+EXAMPLES = """
+# one H100, ResNet-50, bf16 forward passes
+python recipes/resnet_imagenet.py --arch resnet50 --weights resnet50.safetensors \\
+    --data-root /data/imagenet --autocast bf16 --workers 16 \\
+    --checkpoint-dir ckpt/r50 --out runs/r50
+# torchvision's weights from the torch hub cache, Gaussian-noise population (Table S9)
+python recipes/resnet_imagenet.py --arch resnet18 --torchvision-weights IMAGENET1K_V1 \\
+    --data-root /data/imagenet --population noise
+# the same run again from its saved options
+python recipes/resnet_imagenet.py --config runs/r50/config.json --out runs/r50-again
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The shared options of :func:`~neuro_de.experiment.add_common_arguments` (with this
+    """The shared options of :func:`~neuro_de.options.add_common_arguments` (with this
     recipe's defaults; no LeNet data set or Adam options) and the ResNet recipe's own."""
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = recipe_parser(__doc__, examples=EXAMPLES)
     add_common_arguments(p, out="runs/resnet_imagenet", seeds=1, popsize=10, generations=200,
-                         batch_size=2048, heldout_fraction=0.01, device=default_device(),
+                         batch_size=2048, heldout_fraction=0.01, device="auto",
                          data_and_pretraining=False)
     m = p.add_argument_group("network")
     m.add_argument("--arch", choices=ARCHS, default="resnet50", help="torchvision ResNet")
@@ -105,10 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--weights", metavar="PATH", default=None,
                      help="pretrained state_dict of --arch: a .safetensors file, or a file "
                           "torch.load(weights_only=True) reads (.pth/.pt); a wrapping "
-                          "{'state_dict': ...} and DataParallel 'module.' prefixes are accepted")
+                          "{'state_dict': ...} and DataParallel 'module.' prefixes are accepted "
+                          "(default: none; one of --weights, --torchvision-weights and "
+                          "--random-init is required)")
     src.add_argument("--torchvision-weights", metavar="NAME", default=None,
                      help="torchvision weights of --arch by name (e.g. IMAGENET1K_V1, DEFAULT), "
-                          "read from the torch hub cache ($TORCH_HOME/hub/checkpoints)")
+                          "read from the torch hub cache ($TORCH_HOME/hub/checkpoints) "
+                          "(default: none)")
     src.add_argument("--random-init", action="store_true",
                      help="start from a randomly initialised network (smoke tests only)")
     m.add_argument("--allow-download", action="store_true",
@@ -127,15 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "validation (0: keep the parent's statistics, as the paper)")
 
     d = p.add_argument_group("data")
-    d.add_argument("--data-root", default=None,
-                   help="folder with train/ and val/, one sub-folder per class (ImageNet layout)")
+    d.add_argument("--data-root", metavar="DIR", default=None,
+                   help="folder with train/ and val/, one sub-folder per class (ImageNet "
+                        "layout) (default: none; required)")
     d.add_argument("--image-size", type=positive_int, default=224, help="center-crop side")
     d.add_argument("--resize-size", type=positive_int, default=None,
                    help="shorter side before the crop (default: image size x 256/224)")
-    d.add_argument("--train-limit", type=positive_int, default=None,
-                   help="use a seeded random subset of N training images (quick runs)")
-    d.add_argument("--val-limit", type=positive_int, default=None,
-                   help="report on a seeded random subset of N validation images (quick runs)")
+    d.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
+                   help="use a seeded random subset of N training images for quick runs "
+                        "(default: all)")
+    d.add_argument("--val-limit", type=positive_int, default=None, metavar="N",
+                   help="report on a seeded random subset of N validation images for quick "
+                        "runs (default: all)")
     d.add_argument("--workers", type=nonnegative_int, default=min(8, os.cpu_count() or 1),
                    help="data-loading worker processes (fine-tuning, fitness batches, "
                         "evaluation)")
@@ -155,11 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not fine-tune the --exclude parameters (all members then share the "
                         "pretrained fc)")
     g.add_argument("--noise-std", type=float, default=None,
-                   help="--population noise: the noise std; default: the per-coordinate std of "
-                        "the fine-tuned population, as Table S9 (fine-tunes first)")
+                   help="--population noise: the noise std (default: the per-coordinate std "
+                        "of the fine-tuned population, as Table S9; fine-tunes first)")
 
     e = p.add_argument_group("evolution and evaluation")
-    e.add_argument("--methods", nargs="+", choices=METHODS, default=["SAShadeTriEnsin"])
+    e.add_argument("--methods", nargs="+", choices=METHODS, default=["SAShadeTriEnsin"],
+                   help="evolution algorithms run from the first population")
     e.add_argument("--autocast", choices=tuple(AUTOCAST), default="none",
                    help="forward-pass autocast dtype of fitness and evaluation (bf16: GPUs)")
     e.add_argument("--eval-batch-size", type=positive_int, default=256,
@@ -228,6 +234,8 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error(f"--finetune-momentum must be in [0, 1), got {args.finetune_momentum}")
     if not args.finetune_weight_decay >= 0:
         parser.error(f"--finetune-weight-decay must be >= 0, got {args.finetune_weight_decay}")
+    import torch
+
     try:
         device = torch.device(args.device)
     except RuntimeError as err:
@@ -253,6 +261,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: When the file cannot be read safely or holds no tensors by name.
     """
+    import torch
+
     path = Path(path).expanduser()
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -320,6 +330,8 @@ def state_dict_mismatch(own: dict[str, torch.Tensor], given: dict[str, torch.Ten
 
 
 def _new_head(model: nn.Module, num_classes: int) -> None:
+    from torch import nn
+
     old = model.fc
     model.fc = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
 
@@ -332,6 +344,10 @@ def build_start_model(args: argparse.Namespace, num_classes: int) -> tuple[nn.Mo
         ValueError: On a weights file of another architecture, an unknown torchvision
             weights name, or torchvision weights missing from the cache.
     """
+    import torch
+
+    from neuro_de.models import resnet
+
     depth = int(args.arch.removeprefix("resnet"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # a new head is initialised reproducibly
@@ -380,6 +396,9 @@ def seeded_subset(dataset, n: int | None, seed: int = 0):
     """A seeded random subset of ``n`` items (in their original order), or ``dataset``."""
     if n is None or n >= len(dataset):
         return dataset
+    import torch
+    from torch.utils.data import Subset
+
     gen = torch.Generator().manual_seed(seed)
     keep = torch.sort(torch.randperm(len(dataset), generator=gen)[:n]).values.tolist()
     return Subset(dataset, keep)
@@ -400,76 +419,95 @@ def load_data(args: argparse.Namespace):
 # --------------------------------------------------------------------------- one seed
 
 
-class ImageFolderRun(SeedRun):
-    """One seed on the image folder: :class:`~neuro_de.experiment.SeedRun` with the
-    pretrained network fine-tuned by SGD (or noise around it) as the first population,
-    the ResNet problem options, data loaders for held-out and val/ passes, and BatchNorm
-    recalibration of the evolved networks with ``--bn-recalibrate``.
+@functools.cache
+def image_folder_run() -> type[SeedRun]:
+    """This recipe's :class:`~neuro_de.experiment.SeedRun` subclass, ``ImageFolderRun``.
 
-    Args:
-        *positional: As :class:`~neuro_de.experiment.SeedRun`.
-        start: The pretrained network (shared by every seed, never modified).
-        **kwargs: As :class:`~neuro_de.experiment.SeedRun` (``meta`` included).
+    It is defined on the first call rather than at import, so that loading this script (for
+    ``--help``, or to read its parser) does not import torch and EvoTorch.
     """
+    import copy
 
-    split = "val"
-    winner_column = True
+    import torch
+    from torch.utils.data import DataLoader
 
-    def __init__(self, *positional, start: nn.Module, **kwargs):
-        super().__init__(*positional, **kwargs)
-        self.start = start
+    from neuro_de.experiment import SeedRun
+    from neuro_de.problems import ParameterView, SupervisedNetProblem
 
-    def fresh_model(self) -> nn.Module:
-        return copy.deepcopy(self.start)
+    class ImageFolderRun(SeedRun):
+        """One seed on the image folder: :class:`~neuro_de.experiment.SeedRun` with the
+        pretrained network fine-tuned by SGD (or noise around it) as the first population,
+        the ResNet problem options, data loaders for held-out and val/ passes, and BatchNorm
+        recalibration of the evolved networks with ``--bn-recalibrate``.
 
-    def pretraining(self) -> dict:
-        a = self.args
-        return {"epochs": a.finetune_epochs, "keep_last": a.popsize, "optimizer": "sgd",
-                "lr": a.finetune_lr, "momentum": a.finetune_momentum,
-                "weight_decay": a.finetune_weight_decay, "batch_size": a.finetune_batch_size,
-                "exclude": a.exclude or None, "freeze_excluded": a.freeze_excluded,
-                "num_workers": a.workers}
+        Args:
+            *positional: As :class:`~neuro_de.experiment.SeedRun`.
+            start: The pretrained network (shared by every seed, never modified).
+            **kwargs: As :class:`~neuro_de.experiment.SeedRun` (``meta`` included).
+        """
 
-    def first_population(self) -> tuple[torch.Tensor, nn.Module]:
-        """The fine-tuned snapshots, or (``--population noise``) the pretrained network plus
-        Gaussian noise of ``--noise-std`` or of the fine-tuned population's per-coordinate
-        std (Table S9)."""
-        a = self.args
-        if a.population == "finetune":
-            return super().first_population()
-        from neuro_de.population import noise_population
+        split = "val"
+        winner_column = True
 
-        parent = self.start.to(a.device)
-        center = ParameterView(parent, exclude=a.exclude or None).to_vector(parent).cpu()
-        reference = None if a.noise_std is not None else self.snapshots.vectors
-        noise = noise_population(center, a.popsize, std=a.noise_std, reference=reference,
-                                 generator=self.seed)
-        return noise.vectors, parent
+        def __init__(self, *positional, start: nn.Module, **kwargs):
+            super().__init__(*positional, **kwargs)
+            self.start = start
 
-    def problem_options(self) -> dict:
-        a = self.args
-        return {"exclude": a.exclude or None, "bn": a.bn,
-                "autocast_dtype": AUTOCAST[a.autocast], "num_workers": a.workers}
+        def fresh_model(self) -> nn.Module:
+            return copy.deepcopy(self.start)
 
-    def eval_data(self, dataset) -> DataLoader:
-        a = self.args
-        return DataLoader(dataset, batch_size=a.eval_batch_size, shuffle=False,
-                          num_workers=a.workers,
-                          pin_memory=torch.device(a.device).type == "cuda")
+        def pretraining(self) -> dict:
+            a = self.args
+            return {"epochs": a.finetune_epochs, "keep_last": a.popsize, "optimizer": "sgd",
+                    "lr": a.finetune_lr, "momentum": a.finetune_momentum,
+                    "weight_decay": a.finetune_weight_decay, "batch_size": a.finetune_batch_size,
+                    "exclude": a.exclude or None, "freeze_excluded": a.freeze_excluded,
+                    "num_workers": a.workers}
 
-    def network(self, problem: SupervisedNetProblem, vector: torch.Tensor) -> nn.Module:
-        """The network of a genome, BatchNorm recalibrated when --bn-recalibrate asks."""
-        n = self.args.bn_recalibrate
-        if n:
-            return problem.recalibrate_bn(vector, self.splits.train, num_batches=n,
-                                          batch_size=self.args.batch_size, seed=self.seed)
-        return problem.to_module(vector)
+        def first_population(self) -> tuple[torch.Tensor, nn.Module]:
+            """The fine-tuned snapshots, or (``--population noise``) the pretrained network
+            plus Gaussian noise of ``--noise-std`` or of the fine-tuned population's
+            per-coordinate std (Table S9)."""
+            a = self.args
+            if a.population == "finetune":
+                return super().first_population()
+            from neuro_de.population import noise_population
 
-    def provenance(self) -> dict:
-        return {"bn_recalibrate_batches": self.args.bn_recalibrate}
+            parent = self.start.to(a.device)
+            center = ParameterView(parent, exclude=a.exclude or None).to_vector(parent).cpu()
+            reference = None if a.noise_std is not None else self.snapshots.vectors
+            noise = noise_population(center, a.popsize, std=a.noise_std, reference=reference,
+                                     generator=self.seed)
+            return noise.vectors, parent
+
+        def problem_options(self) -> dict:
+            a = self.args
+            dtype = AUTOCAST[a.autocast]
+            return {"exclude": a.exclude or None, "bn": a.bn,
+                    "autocast_dtype": None if dtype is None else getattr(torch, dtype),
+                    "num_workers": a.workers}
+
+        def eval_data(self, dataset) -> DataLoader:
+            a = self.args
+            return DataLoader(dataset, batch_size=a.eval_batch_size, shuffle=False,
+                              num_workers=a.workers,
+                              pin_memory=torch.device(a.device).type == "cuda")
+
+        def network(self, problem: SupervisedNetProblem, vector: torch.Tensor) -> nn.Module:
+            """The network of a genome, BatchNorm recalibrated when --bn-recalibrate asks."""
+            n = self.args.bn_recalibrate
+            if n:
+                return problem.recalibrate_bn(vector, self.splits.train, num_batches=n,
+                                              batch_size=self.args.batch_size, seed=self.seed)
+            return problem.to_module(vector)
+
+        def provenance(self) -> dict:
+            return {"bn_recalibrate_batches": self.args.bn_recalibrate}
+
+    return ImageFolderRun
 
 
-def run_seed(run: ImageFolderRun, start_name: str, cache: dict) -> tuple[list[dict], dict]:
+def run_seed(run: SeedRun, start_name: str, cache: dict) -> tuple[list[dict], dict]:
     """Rows and logger frames of one seed: the pretrained network (scored once, kept in
     ``cache`` for the other seeds), the fine-tuned parent and the evolved winners."""
     a = run.args
@@ -479,6 +517,8 @@ def run_seed(run: ImageFolderRun, start_name: str, cache: dict) -> tuple[list[di
     rows = [run.test_row(start_name, cache["start"])]
     if fine_tunes(a):
         rows.append(run.test_row("fine-tuned", run.score(problem, run.snapshots.model.eval())))
+    from neuro_de.experiment import searcher_factory
+
     logs = {}
     for method in a.methods:
         row, logs[method] = run.evolve(method, searcher_factory(method, a))
@@ -487,10 +527,14 @@ def run_seed(run: ImageFolderRun, start_name: str, cache: dict) -> tuple[list[di
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_evotorch()  # before EvoTorch is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     check_args(args, parser)
     classes = check_data_root(args, parser)
+    from neuro_de.experiment import run_recipe
+    from neuro_de.problems import ParameterView
+
     try:
         start, source, new_head = build_start_model(args, len(classes))
     except ValueError as err:
@@ -534,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_recipe(
         args, argv, functools.partial(run_seed, start_name=start_name, cache={}),
         recipe=RECIPE, data=(splits, None), plots_per_seed=True,
-        seed_run=functools.partial(ImageFolderRun, start=start, meta=meta),
+        seed_run=functools.partial(image_folder_run(), start=start, meta=meta),
         title=f"{args.arch} ({source}) on {args.data_root}: evolved vs parent",
         baseline=baseline,
         notes=(f"Population: {population}. {', '.join(args.methods)}: {args.generations} "

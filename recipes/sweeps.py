@@ -21,27 +21,37 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from neuro_de.experiment import (
-    SeedRun,
+# Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
+from neuro_de.options import (
     add_common_arguments,
     check_common_arguments,
+    parse_args,
     positive_int,
-    run_recipe,
-    searcher_factory,
+    quiet_evotorch,
+    recipe_parser,
 )
-from neuro_de.population import noise_population
+
+if TYPE_CHECKING:
+    from neuro_de.experiment import SeedRun
 
 SWEEPS = ("popsize", "batch", "init")
 
 
+EXAMPLES = """
+python recipes/sweeps.py                                     # all three sweeps, bundled digits
+python recipes/sweeps.py --sweeps popsize --popsizes 6 10 20 40 --epochs 40
+python recipes/sweeps.py --sweeps batch --batch-sizes 32 128 512 --dataset mnist
+python recipes/sweeps.py --config runs/sweeps/config.json --out runs/sweeps2
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = recipe_parser(__doc__, examples=EXAMPLES)
     add_common_arguments(p, out="runs/sweeps", epochs=20, popsize=10)
-    p.add_argument("--sweeps", nargs="+", choices=SWEEPS, default=list(SWEEPS))
+    p.add_argument("--sweeps", nargs="+", choices=SWEEPS, default=list(SWEEPS),
+                   help="the factors varied, one at a time (Tables S7, S8, S9)")
     p.add_argument("--popsizes", nargs="+", type=positive_int, default=[6, 10, 20],
                    help="population sizes of the popsize sweep (each >= 6, <= --epochs)")
     p.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[64, 256, 1024],
@@ -62,6 +72,9 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
+    from neuro_de.experiment import searcher_factory
+    from neuro_de.population import noise_population
+
     args = run.args
     snaps = run.population  # the last max(P) epochs
     rows = [run.parent_row()]
@@ -88,12 +101,16 @@ def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_evotorch()  # before EvoTorch is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    options = dict(vars(args))  # as given: check_args widens --popsize to the largest P
     args.popsize_main = args.popsize
     check_args(args, parser)
+    from neuro_de.experiment import run_recipe
+
     return run_recipe(
-        args, argv, run_seed, recipe="sweeps",
+        args, argv, run_seed, recipe="sweeps", options=options,
         title=f"{args.model} on {args.dataset}: population size, batch size and "
               "initialisation sweeps (Tables S7-S9)",
         baseline="adam",

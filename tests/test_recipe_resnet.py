@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,25 @@ def test_tiny_run_writes_results_logs_plots_and_winners(image_root, weights_file
     for p in pngs:
         assert p.read_bytes()[:8] == PNG and p.stat().st_size > 1000
     assert "seed 0: val top-1 pretrained" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert (config["arch"], config["weights"], config["random_init"]) == (
+        "resnet18", str(weights_file), False)
+    assert config["device"] == "cpu" and config["resize_size"] == 37  # resolved
+    assert config["provenance"]["recipe"] == "resnet_imagenet"
+
+
+def test_config_round_trip_and_a_new_weights_choice(image_root, weights_file, tmp_path):
+    """The saved options parse back to the same run; --random-init on the command line
+    replaces the file's --weights (one of a required group)."""
+    from neuro_de.options import parse_args, write_config
+
+    recipe = load_recipe()
+    args = parse_args(recipe.build_parser(), tiny(image_root, weights_file, tmp_path / "a"))
+    path = write_config(tmp_path, vars(args), provenance={"ignored": True})
+    again = parse_args(recipe.build_parser(), ["--config", path])
+    assert {**vars(args), "config": path} == vars(again)
+    other = parse_args(recipe.build_parser(), ["--config", path, "--random-init"])
+    assert other.random_init is True and other.weights is None
 
 
 def test_resume_reloads_population_and_evolution(image_root, weights_file, tmp_path):
@@ -157,7 +177,7 @@ def test_shared_options_come_from_the_experiment_spine():
     defaults = recipe.build_parser().parse_args(["--random-init"])
     assert (defaults.seeds, defaults.generations, defaults.batch_size,
             defaults.heldout_fraction) == (1, 200, 2048, 0.01)
-    assert issubclass(recipe.ImageFolderRun, SeedRun)
+    assert issubclass(recipe.image_folder_run(), SeedRun)
 
 
 @pytest.mark.parametrize(

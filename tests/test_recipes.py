@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,57 @@ def test_lenet_mnist_help_lists_every_option():
     for action in parser._actions:
         for flag in action.option_strings:
             assert flag in out
+
+
+ALL_RECIPES = ("lenet_mnist", "compare", "ablation", "sweeps", "resnet_imagenet")
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_help_is_fast_and_quiet(name):
+    """--help parses before any heavy import: well under 2 s (about 0.15 s here), and
+    without EvoTorch's torch.jit FutureWarning."""
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, str(RECIPES / f"{name}.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - t0
+    assert run.returncode == 0, run.stderr
+    assert seconds < 2.0, f"{name}.py --help took {seconds:.2f} s"
+    assert run.stderr == "" and "usage:" in run.stdout
+
+
+def test_recipes_build_their_parsers_without_torch():
+    """The load-independent form of the test above: loading every recipe and printing its
+    help imports neither torch nor EvoTorch."""
+    code = """
+import importlib.util, pathlib, sys
+for path in sys.argv[1:]:
+    spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build_parser().format_help()
+print(sorted(m for m in ("torch", "evotorch", "numpy", "pandas") if m in sys.modules))
+"""
+    run = subprocess.run([sys.executable, "-c", code,
+                          *(str(RECIPES / f"{name}.py") for name in ALL_RECIPES)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
+def test_every_option_has_help_and_shows_its_default_once(name):
+    parser = load_recipe(name).build_parser()
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{action.option_strings} has no help text"
+        text = formatter._expand_help(action)
+        assert text.count("(default") == 1, f"{action.option_strings}: {text!r}"
+        assert "(default: None)" not in text, f"{action.option_strings}: {text!r}"
+    out = parser.format_help()
+    assert "Evolving Deep Neural Network's Weights at ImageNet Scale" in out
+    assert "examples:" in out and f"python recipes/{name}.py --config" in out
 
 
 @pytest.mark.parametrize(
@@ -253,3 +305,44 @@ def test_common_arguments_without_the_lenet_data_and_adam_options():
     check_common_arguments(args, p)  # no LeNet check trips over the missing options
     with pytest.raises(SystemExit):
         check_common_arguments(p.parse_args(["--popsize", "4"]), p)
+
+
+def test_tensorboard_writes_every_generation_of_every_run(tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the tensorboard extra")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = tmp_path / "tb"
+    argv = [*TINY, "--seeds", "1", "--no-plots", "--out", str(tmp_path / "out"),
+            "--tensorboard", str(tb)]
+    assert load_recipe("lenet_mnist").main(argv) == 0
+    log = read_rows(tmp_path / "out" / "log_SAShadeTriEnsin_seed0.csv")
+    for method in ("DE", "SAShadeTriEnsin"):
+        acc = EventAccumulator(str(tb / "seed0" / method), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = set(acc.Tags()["scalars"])
+        assert {"pop_best_eval", "success_rate", "diversity", "batch_accuracy_max"} <= tags
+        steps = [e.step for e in acc.Scalars("pop_best_eval")]
+        assert steps == [1, 2, 3, 4]  # every generation, the last ones flushed too
+    values = [e.value for e in acc.Scalars("pop_best_eval")]
+    assert values == pytest.approx([float(r["pop_best_eval"]) for r in log], rel=1e-6)
+
+
+def test_tensorboard_is_refused_early_without_the_package(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    with pytest.raises(SystemExit) as exc:
+        load_recipe("compare").main(["--tensorboard", "tb"])
+    assert exc.value.code == 2
+    assert "pip install 'neuro_de[tensorboard]'" in capsys.readouterr().err
+
+
+def test_a_redirected_run_logs_no_bars_warnings_or_evotorch_info(tmp_path):
+    """stderr and stdout are pipes here: progress bars are off without --no-progress, and
+    neither EvoTorch's INFO lines nor its FutureWarning appear."""
+    argv = [a for a in TINY if a != "--no-progress"]
+    run = subprocess.run([sys.executable, str(RECIPES / "lenet_mnist.py"), *argv,
+                          "--seeds", "1", "--methods", "DE", "--no-plots",
+                          "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert "INFO" not in run.stdout and "seed 0: test top-1" in run.stdout
