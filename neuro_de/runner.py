@@ -87,7 +87,7 @@ def evolve(
     Args:
         searcher: A freshly built search algorithm (on resume, built as for the original).
         generations: Total generations of the run (counting those before a resume).
-        progress: Show a progress bar.
+        progress: Show a progress bar (only when stderr is a terminal or a notebook).
         desc: The bar's label.
         show: Status items shown on the bar (those present in the status).
         loggers: Extra logger factories attached to the searcher, e.g.
@@ -147,13 +147,15 @@ def evolve(
     if own_guard:
         guard = SignalGuard()
         guard.__enter__()
-    bar = tqdm(total=generations, initial=start, desc=desc, disable=not progress, leave=False)
+    # disable=None: no bar when stderr is not a terminal (a redirected log is not flooded)
+    bar = tqdm(total=generations, initial=start, desc=desc, disable=None if progress else True,
+               leave=False)
     collapsed = False
     try:
         for g in range(start, generations):
             searcher.step()
             done = g + 1
-            if progress:
+            if not bar.disable:
                 status = searcher.status
                 bar.set_postfix(
                     {k: f"{float(status[k]):.4g}" for k in show if k in status}, refresh=False
@@ -173,7 +175,7 @@ def evolve(
                                f"{done} (diversity 0); further generations cannot change it. "
                                "Stop the run, or restart from a more diverse population.")
                     warnings.warn(message, PopulationCollapsedWarning, stacklevel=2)
-                    if progress:
+                    if not bar.disable:
                         bar.write(message)
         if start < generations:
             save(generations)

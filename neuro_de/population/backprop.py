@@ -486,7 +486,7 @@ def _train_run(
             range(1, config.epochs + 1),
             desc=f"BP run {run} (seed {seed})",
             unit="epoch",
-            disable=not progress,
+            disable=None if progress else True,  # None: off when stderr is not a terminal
             leave=False,
         )
         for epoch in bar:

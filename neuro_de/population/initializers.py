@@ -157,7 +157,8 @@ def _run_all(
             stacklevel=3,
         )
     dev = torch.device(device)
-    bar = tqdm(total=len(seeds), desc=method, unit="run", disable=not progress)
+    bar = tqdm(total=len(seeds), desc=method, unit="run",
+               disable=None if progress else True)  # None: off when stderr is not a terminal
     for run, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
         net = first if run == 0 else _build(model, seed)
         result = _train_run(
