@@ -7,7 +7,7 @@ The subpackages load on first use, so ``import neuro_de`` stays cheap (a recipe'
     neuro_de.algorithms.SHADE        # imports neuro_de.algorithms now
 
 Subpackages: ``adaptation``, ``algorithms``, ``baselines``, ``checkpoint``, ``data``,
-``distributed``, ``dynamics``, ``experiment``, ``loggers``, ``models``, ``operators``,
+``distributed``, ``dynamics``, ``experiment``, ``loggers``, ``models``, ``operators``, ``options``,
 ``population``, ``problems``, ``reporting``, ``runner``.
 """
 
@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = frozenset({
     "adaptation", "algorithms", "baselines", "checkpoint", "data", "distributed", "dynamics",
-    "experiment", "loggers", "models", "operators", "population", "problems", "reporting",
-    "runner",
+    "experiment", "loggers", "models", "operators", "options", "population", "problems",
+    "reporting", "runner",
 })
 
 __all__ = ["__version__", *sorted(_SUBMODULES)]
