@@ -208,15 +208,30 @@ def select_on_heldout(
         key: ``"loss"`` (lowest wins) or ``"top1"`` (highest wins).
         network: Builds the network scored for a genome (e.g. with BatchNorm recalibrated);
             default: ``problem.to_module``.
+
+    Raises:
+        ValueError: ``key`` is neither ``"loss"`` nor ``"top1"``, or ``"top1"`` for a
+            problem without accuracy (a custom loss), or every individual scored NaN/inf
+            (a non-finite network is never chosen).
     """
+    if key not in ("loss", "top1"):
+        raise ValueError(f"`key` must be 'loss' or 'top1', got {key!r}.")
+    if key == "top1" and not getattr(problem, "has_accuracy", True):
+        raise ValueError("key='top1' needs a problem that measures accuracy; this one has a "
+                         "custom loss without it: select on key='loss'.")
     scores = []
     for i in range(values.shape[0]):
         if network is None:
-            metrics = problem.evaluate_vector(values[i], heldout, topk=(1,))
+            metrics = problem.evaluate_vector(values[i], heldout)
         else:
-            metrics = problem.evaluate_vector(None, heldout, topk=(1,), module=network(values[i]))
+            metrics = problem.evaluate_vector(None, heldout, module=network(values[i]))
         scores.append(metrics[key] if key == "loss" else -metrics[key])
-    return int(torch.tensor(scores).argmin())
+    scores = torch.tensor(scores, dtype=torch.float64)
+    finite = torch.isfinite(scores)
+    if not bool(finite.any()):
+        raise ValueError(f"Every one of the {len(scores)} individuals scored a non-finite "
+                         f"held-out {key}; there is no network to choose.")
+    return int(torch.where(finite, scores, torch.inf).argmin())
 
 
 def pretrain_population(

@@ -254,3 +254,27 @@ def test_log_softmax_output_is_accepted_and_scores_like_logits():
             loss=lambda p, y: F.nll_loss(p.clamp_min(1e-12).log(), y, reduction="none"))
     v = plain.parameter_vector().unsqueeze(0)
     torch.testing.assert_close(logsm.score(v)[0], plain.score(v)[0])
+
+
+def test_select_on_heldout_never_picks_a_non_finite_network():
+    class Scored:
+        has_accuracy = True
+
+        def __init__(self, losses):
+            self.losses = losses
+
+        def evaluate_vector(self, vector, data, **kwargs):
+            return {"loss": self.losses[int(vector[0])], "top1": 0.5}
+
+    values = torch.arange(4.0).reshape(4, 1)
+    nan, inf = float("nan"), float("inf")
+    assert select_on_heldout(Scored([nan, 0.3, inf, 0.2]), values, None) == 3
+    assert select_on_heldout(Scored([0.1, nan, 0.3, 0.2]), values, None) == 0
+    with pytest.raises(ValueError, match="non-finite held-out loss"):
+        select_on_heldout(Scored([nan, nan, inf, nan]), values, None)
+    with pytest.raises(ValueError, match="`key` must be 'loss' or 'top1'"):
+        select_on_heldout(Scored([0.1] * 4), values, None, key="acc")
+    no_accuracy = Scored([0.1] * 4)
+    no_accuracy.has_accuracy = False
+    with pytest.raises(ValueError, match="key='top1' needs a problem that measures accuracy"):
+        select_on_heldout(no_accuracy, values, None, key="top1")
