@@ -1,7 +1,12 @@
 """Time one generation of every search algorithm on vectorised benchmark functions.
 
-For DE, SaDE, SHADE, SAShadeTriEnsin and PSO on shifted sphere and shifted Rastrigin
-(vectorised EvoTorch problems, CEC conventions: search range [-100, 100]^d, shift
+The guard benchmark of issue 19 ("the old benchmark stays as a guard"): it measures the
+algorithms' own per-generation cost where it is largest relative to the fitness, on small
+vectorised problems. At network scale that cost is noise next to the fitness
+(``benchmarks/network.py``); here it is most of the generation.
+
+For DE, SaDE, SHADE, SAShadeTriEnsin, JDE, JADE and PSO on shifted sphere and shifted
+Rastrigin (vectorised EvoTorch problems, CEC conventions: search range [-100, 100]^d, shift
 ``o ~ U[-80, 80]^d`` from a fixed generator, Rastrigin on ``z = 5.12 (x - o) / 100``), each
 row gives the median over ``--seeds`` of:
 
@@ -12,33 +17,30 @@ row gives the median over ``--seeds`` of:
   machine's speed does not favour one row;
 * **x floor**: ratio to the *bare vectorised evaluation* of the same function on a
   ``(popsize, d)`` tensor, measured in the same run (``f(pop)``; nothing else);
-* **x DE**: ratio to DE's ms/gen on the same function;
-* **x EvoX DE** (with ``--evox``): ratio to EvoX's DE of the same run, the DE/PSO goal;
+* **x DE**: ratio to our DE's ms/gen on the same function, in the same run;
+* **x EvoX DE** (with ``--evox``): ratio to EvoX's DE of the same run;
 * **final best**: best fitness of the population (PSO: of the personal bests) after the run;
-* **goal met**: DE and PSO at or below EvoX's DE (with ``--evox``; else at most the 1.7
-  ms/gen measured earlier); SHADE, SaDE and SAShadeTriEnsin at most 1.5x our DE (the
-  targets for d = 1000, popsize 100, one CPU thread).
+* **goal met**: DE and PSO at or below EvoX 1.4's DE of the same run (only with
+  ``--evox``: without it there is no peer in the run and the column says so); SaDE,
+  SHADE, SAShadeTriEnsin, JDE and JADE at most 2x our DE of the same run.
 
 With ``--evox`` (needs ``pip install evox==1.4.0``; not a dependency of neuro_de), EvoX 1.4's
 own DE, PSO, SHADE and SaDE (eager ``StdWorkflow``, default settings, the same function
-and bounds) are timed in the same interleaved run, so the absolute goals compare against a
+and bounds) are timed in the same interleaved run, so the DE/PSO goal compares against a
 peer on the same machine at the same moment rather than a number measured earlier.
 
 Two floor rows are printed per function: ``f(pop)`` (the bare call) and
-``problem.evaluate`` (EvoTorch's evaluation of a fresh ``SolutionBatch`` of the same size:
-EvoTorch's own path, best/worst bookkeeping included; our algorithms evaluate through
-``neuro_de.algorithms.solution_stats``, which keeps the same statistics more cheaply, so in a
-run they pay less than this row for the evaluation itself). Reference lines give the targets,
-measured elsewhere on this machine with the same protocol (EvoX 1.4, eager mode).
+``problem.evaluate`` (EvoTorch's evaluation of a fresh ``SolutionBatch`` of the same size,
+its best/worst bookkeeping included: the path every algorithm here scores its trials
+through).
 
 With ``--calls``, a second table gives the **torch calls per generation** of each algorithm
 (every torch function and tensor method called from Python, EvoTorch's evaluation included;
 attribute reads such as ``.shape`` not counted), counted with a ``TorchFunctionMode`` over
-``--calls-generations`` generations of separate runs after the timed ones, and the calls of
-neuro_de's compiled **host kernels** (``neuro_de.host.kernels``: the bookkeeping of the DE
-family, each call well under a microsecond of dispatch). Unlike the times they are exact and
-the same on every machine, and on CPU at this size each torch call costs a few microseconds
-whatever it does, so they explain most of the gap between the adaptive variants and DE.
+``--calls-generations`` generations of separate runs after as many uncounted ones. Unlike
+the times they are exact and the same on every machine, and on CPU at this size each torch
+call costs a few microseconds whatever it does, so they explain most of the gap between the
+adaptive variants and DE.
 
 Examples::
 
@@ -67,13 +69,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evotorch import Problem, SolutionBatch  # noqa: E402
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
-from neuro_de.algorithms import DE, PSO, SHADE, SaDE, SAShadeTriEnsin  # noqa: E402
+from neuro_de.algorithms import (  # noqa: E402
+    DE,
+    JADE,
+    JDE,
+    PSO,
+    SHADE,
+    SaDE,
+    SAShadeTriEnsin,
+)
 
 ALGORITHMS: dict[str, Callable[..., object]] = {
     "DE": lambda p, n: DE(p, popsize=n),  # rand/1/bin, F = 0.5, CR = 0.9
     "SaDE": lambda p, n: SaDE(p, popsize=n),
     "SHADE": lambda p, n: SHADE(p, popsize=n),
     "SAShadeTriEnsin": lambda p, n: SAShadeTriEnsin(p, popsize=n),
+    "JDE": lambda p, n: JDE(p, popsize=n),
+    "JADE": lambda p, n: JADE(p, popsize=n),
     "PSO": lambda p, n: PSO(p, popsize=n),  # constriction, global best
     # not a target row: SHADE's own mutation (current-to-pbest/1 with archive, midpoint
     # repair) under fixed F and CR, to separate the strategy's cost from the adaptation's
@@ -111,15 +123,14 @@ class EvoXRun:
         return float(fit.min()) if fit is not None else float("nan")
 
 
-GOAL_MS = 1.7  # DE and PSO, ms per generation at d = 1000, popsize 100, one thread
-GOAL_RATIO = 1.5  # SHADE, SaDE, SAShadeTriEnsin: at most this multiple of our DE
+#: The SHADE family: at most this multiple of our DE's ms/gen in the same run.
+GOAL_RATIO = 2.0
+ADAPTIVE = ("SaDE", "SHADE", "SAShadeTriEnsin", "JDE", "JADE")
 
-REFERENCE = [
-    "without --evox: EvoX 1.4 (eager, measured earlier on this kind of machine): DE ~1.7 "
-    "ms/gen, PSO ~2.8 ms/gen, SHADE and SaDE ~18-19 ms/gen",
-    "goals: DE and PSO <= EvoX's DE (of this run with --evox, else 1.7 ms/gen); SHADE, SaDE, "
-    "SAShadeTriEnsin <= 1.5x our DE",
-]
+GOALS = (
+    "goals: DE and PSO <= EvoX 1.4's DE of the same run (measured only with --evox); SaDE, "
+    "SHADE, SAShadeTriEnsin, JDE and JADE <= 2x our DE of the same run"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -295,66 +306,30 @@ class CallCounter(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-class KernelCounter:
-    """Counts the calls of neuro_de's compiled host kernels (numba dispatchers), which a
-    ``TorchFunctionMode`` does not see: while active, every module of the package that
-    imported a kernel sees a counting wrapper in its place."""
-
-    def __init__(self):
-        self.calls = 0
-        self._patched: list[tuple[object, str, object]] = []
-
-    def __enter__(self):
-        from numba.core.registry import CPUDispatcher
-
-        for module in list(sys.modules.values()):
-            if not getattr(module, "__name__", "").startswith("neuro_de"):
-                continue
-            for attr, value in list(vars(module).items()):
-                if isinstance(value, CPUDispatcher):
-                    self._patched.append((module, attr, value))
-                    setattr(module, attr, self._counting(value))
-        return self
-
-    def _counting(self, kernel):
-        def call(*args):
-            self.calls += 1
-            return kernel(*args)
-
-        return call
-
-    def __exit__(self, *exc):
-        for module, attr, value in self._patched:
-            setattr(module, attr, value)
-        self._patched.clear()
-
-
-def count_calls(names, fn, args, device, dtype) -> dict[str, tuple[float, float]]:
-    """Torch calls and host-kernel calls per generation of each algorithm:
-    ``--calls-generations`` generations counted after as many uncounted ones (so that
-    archives and windows are full)."""
+def count_calls(names, fn, args, device, dtype) -> dict[str, float]:
+    """Torch calls per generation of each algorithm: ``--calls-generations`` generations
+    counted after as many uncounted ones (so that archives and windows are full)."""
     counts = {}
     for name in names:
         searcher = make_searcher(name, fn, args, 0, device, dtype)
         for _ in range(args.calls_generations + 1):
             searcher.step()
-        counter, kernels = CallCounter(), KernelCounter()
-        with counter, kernels:
+        counter = CallCounter()
+        with counter:
             for _ in range(args.calls_generations):
                 searcher.step()
-        g = args.calls_generations
-        counts[name] = (counter.calls / g, kernels.calls / g)
+        counts[name] = counter.calls / args.calls_generations
     return counts
 
 
 def goal_met(name: str, ms: float, de_ms: float, evox_de_ms: float | None = None) -> str:
-    """Our targets: DE and PSO at or below EvoX's DE (measured in the same run with
-    ``--evox``, else the 1.7 ms/gen measured earlier); the adaptive DEs within 1.5x of our
-    DE."""
+    """The guard's goals, against rows of the same run: DE and PSO at or below EvoX's DE
+    (``--evox``; without it ``"needs --evox"``); the adaptive DEs within 2x of our DE."""
     if name in ("DE", "PSO"):
-        limit = GOAL_MS if evox_de_ms is None else evox_de_ms
-        return "yes" if ms <= limit else "no"
-    if name not in ("SaDE", "SHADE", "SAShadeTriEnsin") or math.isnan(de_ms):
+        if evox_de_ms is None:
+            return "needs --evox"
+        return "yes" if ms <= evox_de_ms else "no"
+    if name not in ADAPTIVE or math.isnan(de_ms):
         return ""
     return "yes" if ms <= GOAL_RATIO * de_ms else "no"
 
@@ -413,19 +388,14 @@ def main(argv: list[str] | None = None) -> None:
             calls[fname] = count_calls(names, fn, args, device, dtype)
     if calls:
         print()
-        print("| function | algorithm | torch calls/gen | x DE | extra over DE | "
-              "host kernel calls/gen |")
-        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        print("| function | algorithm | torch calls/gen | x DE | extra over DE |")
+        print("| --- | --- | ---: | ---: | ---: |")
         for fname, counts in calls.items():
-            de_calls = counts["DE"][0] if "DE" in counts else float("nan")
-            for name, (c, k) in counts.items():
-                print(
-                    f"| {fname} | {name} | {c:.1f} | {c / de_calls:.2f} | {c - de_calls:+.1f} "
-                    f"| {k:.1f} |"
-                )
+            de_calls = counts.get("DE", float("nan"))
+            for name, c in counts.items():
+                print(f"| {fname} | {name} | {c:.1f} | {c / de_calls:.2f} | {c - de_calls:+.1f} |")
     print()
-    for line in REFERENCE:
-        print(f"reference: {line}")
+    print(GOALS)
 
 
 if __name__ == "__main__":

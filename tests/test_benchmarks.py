@@ -1,13 +1,18 @@
 """The benchmark scripts run end to end at a tiny size (their numbers are not checked here:
-speed lives in the benchmarks, not in tests)."""
+speed lives in the benchmarks, not in tests). None of them needs a GPU; ``gpu.sh`` is run
+only on its no-GPU path."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +26,17 @@ def _load(name: str):
     return module
 
 
+def _rows(out: str, first: str) -> dict[str, list[str]]:
+    """Table rows whose first cell starts with ``first``, by their first two cells."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0].startswith(first):
+            rows[" / ".join(cells[:2])] = cells
+    return rows
+
+
+# ----------------------------------------------------------------------------- algorithms.py
 def test_algorithms_benchmark_tables_and_call_counts(capsys):
     bench = _load("algorithms")
     bench.main([
@@ -29,37 +45,33 @@ def test_algorithms_benchmark_tables_and_call_counts(capsys):
     ])
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| sphere |")]
-    timed = [r for r in rows if r.count("|") == 9]
-    counted = {r.split("|")[2].strip(): float(r.split("|")[3]) for r in rows if r.count("|") == 7}
-    kernels = {r.split("|")[2].strip(): float(r.split("|")[6]) for r in rows if r.count("|") == 7}
-    assert {r.split("|")[2].strip() for r in timed} >= {"DE", "SHADE", "SAShadeTriEnsin", "PSO"}
-    assert set(counted) >= {"DE", "SaDE", "SHADE", "SAShadeTriEnsin", "PSO"}
+    timed = {r.split("|")[2].strip(): r for r in rows if r.count("|") == 9}
+    counted = {r.split("|")[2].strip(): float(r.split("|")[3]) for r in rows if r.count("|") == 6}
+    names = {"DE", "SaDE", "SHADE", "SAShadeTriEnsin", "JDE", "JADE", "PSO"}
+    assert set(timed) >= names
+    assert set(counted) >= names
+    # without --evox the DE/PSO goal has no peer in the run, and says so
+    assert timed["DE"].rstrip(" |").endswith("needs --evox")
+    assert timed["SHADE"].rstrip(" |").split("|")[-1].strip() in ("yes", "no")
     # every generation launches operations, and SHADE's adaptation and archive add some
     assert counted["DE"] > 10
     assert counted["SHADE"] > counted["DE"]
-    # the bookkeeping's compiled kernels are counted too (PSO has none)
-    assert kernels["SHADE"] > kernels["DE"] > 0 and kernels["PSO"] == 0
+    assert "host kernel" not in out
 
 
-def test_kernel_counter_counts_kernel_calls_and_restores_them():
+def test_algorithms_goals_compare_rows_of_the_same_run():
     bench = _load("algorithms")
-    import numpy as np
-
-    import neuro_de.adaptation.shade as shade
-
-    original = shade.memory_update
-    memory = shade.SuccessHistoryMemory(1, 3)
-    counter = bench.KernelCounter()
-    with counter:
-        memory.update(None, np.ones((1, 2)), np.ones(2))
-        memory.update(None, np.ones((1, 2)), np.ones(2))
-    assert counter.calls == 2
-    assert shade.memory_update is original
+    assert bench.goal_met("DE", 1.0, 1.0) == "needs --evox"
+    assert bench.goal_met("DE", 1.0, 1.0, evox_de_ms=1.0) == "yes"
+    assert bench.goal_met("PSO", 1.1, 1.0, evox_de_ms=1.0) == "no"
+    for name in ("SaDE", "SHADE", "SAShadeTriEnsin", "JDE", "JADE"):
+        assert bench.goal_met(name, 1.9, 1.0) == "yes"
+        assert bench.goal_met(name, 2.1, 1.0) == "no"
+    assert bench.goal_met("DE-pbest", 5.0, 1.0) == ""
 
 
 def test_call_counter_counts_operations_not_attribute_reads():
     bench = _load("algorithms")
-    torch = pytest.importorskip("torch")
     x = torch.ones(3)
     counter = bench.CallCounter()
     with counter:
@@ -67,3 +79,99 @@ def test_call_counter_counts_operations_not_attribute_reads():
         y = x + 1
         y.mul_(2)
     assert counter.calls == 2
+
+
+# ----------------------------------------------------------------------------- network.py
+def test_network_benchmark_runs_against_an_evaluation_only_row(capsys):
+    bench = _load("network")
+    bench.main(["--generations", "1", "--repeats", "2", "--batch-size", "8",
+                "--generations-per-batch", "1", "--algorithms", "DE,SHADE,PSO", "--phases"])
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+            if line.startswith("| ") and line.count("|") == 8}
+    assert "eval-only (the floor)" in rows
+    for name in ("DE", "SHADE", "PSO"):
+        cells = [c.strip() for c in rows[name].strip().strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[2]) > 0
+        assert cells[-1] in ("yes", "no")
+    assert "lenet5 (61,706 parameters)" in out
+    # --phases: where each generation goes, the evaluation among them
+    for name in ("DE", "SHADE", "PSO"):
+        assert f"| {name} | _evaluate |" in out and f"| {name} | the whole generation |" in out
+
+
+def test_network_evaluation_only_scores_popsize_trials_and_rescores_on_a_new_batch():
+    bench = _load("network")
+    args = bench.parse_args(["--batch-size", "4", "--generations-per-batch", "2",
+                             "--algorithms", ""])
+    rows, _ = bench.build_rows(args, [], torch.device("cpu"))
+    floor = rows[bench.EVAL_ONLY]
+    scored = []
+    original = floor.problem.evaluate
+    floor.problem.evaluate = lambda batch: (scored.append(len(batch)), original(batch))[1]
+    for _ in range(4):  # generations 2..5 of the row: minibatch changes at 2 and 4
+        floor.step()
+    assert scored == [10, 10, 10, 10, 10, 10]
+    assert bool(torch.isfinite(floor.trials.evals).all())
+
+
+def test_network_table_ratios_are_per_repeat_against_the_evaluation_only_row():
+    bench = _load("network")
+    blocks = {bench.EVAL_ONLY: [(1.0, 1.0), (2.0, 2.0), (1.0, 1.0)],
+              "DE": [(1.02, 1.0), (2.2, 2.0), (1.04, 1.0)]}
+    lines = bench.table(blocks, 10)
+    de = [c.strip() for c in lines[-1].strip().strip("|").split("|")]
+    assert de[0] == "DE" and de[2] == "1.040" and de[3] == "+4.0 %"
+    assert de[4] == "1.020-1.100" and de[5] == "1.000" and de[6] == "yes"
+
+
+# ----------------------------------------------------------------------------- large_genome.py
+def test_large_genome_child_measures_time_and_peak_memory():
+    bench = _load("large_genome")
+    floor = bench.child(bench.parse_args(["--child", "floor", "--dim", "3000",
+                                          "--generations", "2"]))
+    assert len(floor["ms"]) == 2 and floor["population"] == 10 * 3000 * 4
+    assert floor["peak"] >= 0 and floor["archive_rate"] == 0.0
+    shade = bench.child(bench.parse_args(["--child", "SHADE", "--dim", "3000",
+                                          "--generations", "2", "--phases"]))
+    assert shade["archive_rate"] == 1.0
+    assert {"binomial_crossover", "_mutants", "_evaluate", "archive.add"} <= set(shade["phases"])
+    assert all(v >= 0 for v in shade["phases"].values())
+
+
+def test_large_genome_benchmark_end_to_end_in_subprocesses(capsys, tmp_path):
+    bench = _load("large_genome")
+    path = tmp_path / "rows.json"
+    bench.main(["--dim", "2000", "--generations", "1", "--repeats", "1", "--algorithms", "DE",
+                "--json", str(path)])
+    out = capsys.readouterr().out
+    assert "| floor: one pass + objective |" in out and "| DE |" in out
+    rows = json.loads(path.read_text())["rows"]
+    assert [r["row"] for r in rows] == ["floor: one pass + objective", "DE"]
+    assert rows[1]["goal"].startswith("time ")
+
+
+def test_large_genome_goals():
+    bench = _load("large_genome")
+    assert bench.goal("DE", 2.9, 2.4, 0.0) == "time yes (<= 3x), memory yes (<= 2.5x)"
+    assert bench.goal("SHADE", 3.1, 3.6, 1.0) == "time no (<= 3x), memory no (<= 3.5x)"
+    assert bench.goal("PSO", 9.0, 3.4, 0.0).startswith("yes")
+
+
+# ----------------------------------------------------------------------------- gpu.sh
+def test_gpu_script_without_a_gpu_says_so_and_exits_0(tmp_path):
+    script = ROOT / "benchmarks" / "gpu.sh"
+    assert os.access(script, os.X_OK)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHON": sys.executable}
+    env.pop("GPU_SH_DEVICE", None)
+    proc = subprocess.run([str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "no CUDA GPU" in proc.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="bash script")
+def test_gpu_script_is_valid_bash():
+    proc = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu.sh")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
