@@ -792,3 +792,48 @@ def test_a_uniform_bound_beside_a_varying_one(make):
         searcher.step()
     values = searcher.population.values
     assert bool((values >= -1.0).all()) and bool((values <= ub).all())
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 6])
+def test_copy_rows_where_copies_exactly_the_selected_rows(chunk, monkeypatch):
+    from neuro_de.algorithms import base
+    from neuro_de.operators import rows
+
+    monkeypatch.setattr(rows, "_CHUNK_ELEMENTS", chunk)  # 6: column chunks of 2
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.randn(5, 11, generator=g), torch.randn(5, 11, generator=g)
+    s_evals, t_evals = torch.randn(5, 1, generator=g), torch.randn(5, 1, generator=g)
+    mask = torch.tensor([True, False, True, True, False])
+    expected = torch.where(mask[:, None], source, target)
+    expected_evals = torch.where(mask[:, None], s_evals, t_evals)
+    base.copy_rows_where(mask, (source, s_evals), (target, t_evals))
+    assert torch.equal(target, expected) and torch.equal(t_evals, expected_evals)
+    base.copy_rows_where(torch.zeros(5, dtype=torch.bool), (source,), (target,))
+    assert torch.equal(target, expected)
+
+
+def test_pso_velocity_update_in_column_chunks_follows_the_equation(monkeypatch):
+    """A wide genome's velocity update runs in column chunks (chunk-sized temporaries);
+    each chunk draws its own r1, r2 block, and the result is the velocity equation."""
+    from neuro_de.algorithms import pso as pso_module
+    from neuro_de.operators import random_int16
+
+    monkeypatch.setattr(pso_module, "_CHUNK_ELEMENTS", 2 * POP)  # 2 columns per chunk
+    problem = Problem("min", sphere, solution_length=D, initial_bounds=(-5.0, 5.0), seed=3,
+                      dtype=torch.float64)
+    searcher = PSO(problem, popsize=POP)
+    searcher.step()
+    x, v = searcher.population.values.clone(), searcher.velocity.clone()
+    p = searcher.personal_best.values.clone()
+    lbest = p[searcher.personal_best.evals[:, 0].argmin()].expand(POP, D)
+    state = problem.generator.get_state()
+    searcher.step()
+    replay = torch.Generator().manual_seed(0)
+    replay.set_state(state)
+    blocks = [random_int16((2, POP, min(2, D - s)), generator=replay).to(torch.float64)
+              for s in range(0, D, 2)]
+    h1, h2 = torch.cat([b[0] for b in blocks], 1), torch.cat([b[1] for b in blocks], 1)
+    chi, c = 0.7298, 2.05
+    v_expected = chi * (v + c * (0.5 + h1 / 2**16) * (p - x) + c * (0.5 + h2 / 2**16) * (
+        lbest - x))
+    torch.testing.assert_close(searcher.velocity, v_expected, rtol=1e-12, atol=1e-12)

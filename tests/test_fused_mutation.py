@@ -79,6 +79,7 @@ def test_combine_terms_chunked_equals_one_block(monkeypatch):
     expected = (coef.unsqueeze(2) * source[index]).sum(1)
     assert torch.allclose(combine_terms(source, index, coef), expected)
     monkeypatch.setattr(strategies, "_CHUNK_ELEMENTS", 50)  # 8 columns per chunk
+    monkeypatch.setattr(strategies, "_FRESH_ELEMENTS", 50)  # a new result is chunked too
     assert torch.allclose(combine_terms(source, index, coef), expected)
     out = torch.full((6, 37), float("nan"), dtype=torch.float64)
     assert combine_terms(source, index, coef, out=out) is out

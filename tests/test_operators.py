@@ -272,3 +272,16 @@ def test_inside_bounds_finds_a_violation_or_nan_in_any_column_block(chunked, mon
                 value < -1 and lower is not None)
             assert bounds.inside_bounds(y, lower, upper) is (not outside)
     assert bounds.inside_bounds(torch.empty(0, 3), -1.0, 1.0)
+
+
+def test_random_int16_into_a_reused_buffer_draws_the_same():
+    from neuro_de.operators import random_int16
+
+    g = torch.Generator().manual_seed(3)
+    state = g.get_state()
+    fresh = [random_int16((3, 7), generator=g).clone() for _ in range(2)]
+    g.set_state(state)
+    words = torch.empty(8, dtype=torch.int64)  # room for 32 draws
+    reused = [random_int16((3, 7), generator=g, words=words).clone() for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(fresh, reused, strict=True))
+    assert random_int16((2, 5), generator=g, words=words).data_ptr() == words.data_ptr()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..operators.rows import copy_rows
+
 __all__ = ["Archive"]
 
 
@@ -79,8 +81,7 @@ class Archive:
             free = torch.arange(self.count, self.capacity, device=dev)
             slots = torch.cat([deleted[: self.count].nonzero().squeeze(1), free])
             index = index[~deleted[self.count :]]
-        if index.shape[0]:
-            self.data.index_copy_(0, slots, rows.index_select(0, index.to(rows.device)))
+        copy_rows(self.data, slots, rows, index.to(rows.device))
         self.count = min(self.capacity, total)
 
     def shrink(self, capacity: int, *, generator=None) -> None:

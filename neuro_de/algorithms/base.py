@@ -8,6 +8,7 @@ import torch
 from evotorch import Problem, SolutionBatch
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm, SinglePopulationAlgorithmMixin
 
+from ..operators.rows import copy_rows
 from ..operators.selection import parent_utility
 from .solution_stats import load_solution_stats, solution_stats_state
 
@@ -308,11 +309,13 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
 def copy_rows_where(mask: torch.Tensor, sources: tuple, targets: tuple) -> None:
     """``target[i] = source[i]`` for every row ``i`` with ``mask[i]``, for each pair of
     ``(N, ...)`` tensors (values and evaluations of a selection). On CPU only the selected
-    rows are copied (one host sync); on accelerators one ``torch.where`` each, no sync."""
+    rows are copied (one host sync; :func:`~neuro_de.operators.rows.copy_rows`, in column
+    chunks for wide tensors); on accelerators one
+    ``torch.where`` each, no sync."""
     if mask.device.type == "cpu":
         rows = mask.nonzero().squeeze(1)
         for source, target in zip(sources, targets, strict=True):
-            target.index_copy_(0, rows, source.index_select(0, rows))
+            copy_rows(target, rows, source, rows)
     else:
         for source, target in zip(sources, targets, strict=True):
             torch.where(mask[:, None], source, target, out=target)

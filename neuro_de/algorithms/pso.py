@@ -15,6 +15,9 @@ from ..operators import (
 )
 from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
+# Elements per column chunk of the velocity update (its random draws and difference).
+_CHUNK_ELEMENTS = 1 << 20
+
 __all__ = ["PSO"]
 
 TOPOLOGIES = ("global", "ring")
@@ -201,17 +204,23 @@ class PSO(PopulationAlgorithm):
         # r_k = 1/2 + 2^-16 h_k with h_k uniform 16-bit integers (U[0, 1) on a 2^-16 grid),
         # so chi c_k r_k (p - x) = (chi c_k / 2)(p - x) + chi c_k 2^-16 h_k (p - x): each
         # term is one difference, one add and one addcmul, with no float uniforms made
-        h1, h2 = random_int16((2, *x.shape), generator=gen, device=x.device).to(x.dtype)
+        # a wide genome in column chunks, so the draws and the difference are chunk-sized
+        # temporaries (one chunk covering everything draws exactly as a single block)
+        n, d = x.shape
+        step = max(1, _CHUNK_ELEMENTS // n)
         scale = w * self._chi
-        if scale != 1.0:  # (v * 1.0 is v: skipped)
-            v.mul_(scale)
-        diff = torch.sub(pb, x)
-        c = self._chi * self._c1
-        v.add_(diff, alpha=0.5 * c).addcmul_(h1, diff, value=c * 2.0**-16)
-        torch.sub(lbest, x, out=diff)
-        c = self._chi * self._c2
-        v.add_(diff, alpha=0.5 * c).addcmul_(h2, diff, value=c * 2.0**-16)
-        del h1, h2, diff
+        c1, c2 = self._chi * self._c1, self._chi * self._c2
+        for start in range(0, d, step):
+            cols = slice(start, min(d, start + step))
+            xs, vs = (x, v) if step >= d else (x[:, cols], v[:, cols])
+            h1, h2 = random_int16((2, *xs.shape), generator=gen, device=x.device).to(x.dtype)
+            if scale != 1.0:  # (v * 1.0 is v: skipped)
+                vs.mul_(scale)
+            diff = torch.sub(pb if step >= d else pb[:, cols], xs)
+            vs.add_(diff, alpha=0.5 * c1).addcmul_(h1, diff, value=c1 * 2.0**-16)
+            torch.sub(lbest if step >= d else lbest[:, cols], xs, out=diff)
+            vs.add_(diff, alpha=0.5 * c2).addcmul_(h2, diff, value=c2 * 2.0**-16)
+            del h1, h2, diff
         if self._vmax is not None:
             torch.clamp(v, -self._vmax, self._vmax, out=v)
         x.add_(v)

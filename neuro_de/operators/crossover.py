@@ -11,8 +11,10 @@ from .uniform import random_int16
 
 __all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
 
-# Columns processed per chunk, so the random temporaries of a 50M-parameter genome stay small.
-_CHUNK_ELEMENTS = 1 << 24
+# Elements per column chunk of a large genome: the random draws and the mask of a chunk stay
+# in cache (2**20 measured ~2.4x faster than 2**24 at d = 11.7M, 10 rows, one CPU thread),
+# and one buffer of each serves every chunk.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 _LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
@@ -81,12 +83,18 @@ def binomial_mask(
     return _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand, False)
 
 
-def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand, all_inside):
+def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand, all_inside,
+          buffers=None):
     """The mask of :func:`binomial_mask` from precomputed thresholds. ``all_inside`` says
     that every ``j_rand`` falls in this block of columns (one block covering all of them),
-    so the forced entries are simply set to 1."""
-    draws = random_int16((num_rows, dim), generator=generator, device=device)
-    mask = torch.empty((num_rows, dim), device=device, dtype=dtype)
+    so the forced entries are simply set to 1. ``buffers``: ``(words, mask)`` storage to
+    reuse (an int64 buffer for the draws, a flat one of ``dtype`` for the mask)."""
+    words, flat = buffers if buffers is not None else (None, None)
+    draws = random_int16((num_rows, dim), generator=generator, device=device, words=words)
+    if flat is None:
+        mask = torch.empty((num_rows, dim), device=device, dtype=dtype)
+    else:
+        mask = flat[: num_rows * dim].view(num_rows, dim)
     torch.lt(draws, thresholds, out=mask)
     if all_inside:
         return mask.scatter_(1, j_rand.unsqueeze(1), 1.0)
@@ -115,8 +123,8 @@ def binomial_crossover(
     ``j_rand`` is drawn per individual (row), so every trial differs from its parent in at
     least one coordinate. The choice is made with :func:`torch.lerp`, exact at weights 0 and
     1, so each trial coordinate is bit-identical to the parent's or the mutant's. A genome
-    of many columns is processed in column chunks, so the mask never exceeds ``2**24``
-    elements.
+    of many columns is processed in column chunks of ``2**20`` elements (the mask and the
+    draws of one chunk, in buffers reused from chunk to chunk).
 
     Args:
         parents: ``(n, d)`` parent values :math:`x`.
@@ -140,11 +148,16 @@ def binomial_crossover(
     thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
     whole = step >= d  # one block: no column slices
+    buffers = None
+    if not whole:  # one draw buffer and one mask buffer serve every chunk
+        size = n * step
+        buffers = (torch.empty(((size + 3) // 4,), dtype=torch.int64, device=parents.device),
+                   torch.empty((size,), dtype=parents.dtype, device=parents.device))
     for start in range(0, d, step):
         stop = min(d, start + step)
         mask = _mask(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
-            whole,
+            whole, buffers,
         )
         if whole:
             torch.lerp(parents, mutants, mask, out=out)

@@ -79,9 +79,13 @@ __all__ = [
 
 _NEEDS = frozenset({"best", "pbest", "archive", "K"})
 
-# Elements of combine_terms' result per column chunk when it writes into a given buffer or the
-# result would be larger, so that a 50M-parameter genome never needs an extra (n, d) temporary.
-_CHUNK_ELEMENTS = 1 << 24
+# Up to this many elements combine_terms' result is a new tensor made in one call; with a given
+# buffer, or above it, the result is built in column chunks, so that a 50M-parameter genome
+# never needs an extra (n, d) temporary.
+_FRESH_ELEMENTS = 1 << 24
+# Elements per column chunk: small enough for a chunk to stay in cache (2**18 measured ~2.8x
+# faster than 2**24 at d = 11.7M, 10 rows, one CPU thread).
+_CHUNK_ELEMENTS = 1 << 18
 
 
 class Terms(NamedTuple):
@@ -112,7 +116,7 @@ def combine_terms(
     ``source`` weighted by ``coef[i]``): every mutant coordinate reads its ``T`` source
     coordinates once, and no ``(n, T, d)`` block of gathered rows is ever made. With
     ``out``, or when the ``(n, d)`` result would exceed ``2**24`` elements, it is built in
-    column chunks of at most that size and written into ``out``.
+    column chunks of ``2**18`` elements (cache-sized) and written into ``out``.
 
     Args:
         source: ``(M, d)`` rows the indices refer to (the parents, or parents ++ archive).
@@ -126,7 +130,7 @@ def combine_terms(
     n = index.shape[0]
     d = source.shape[1]
     weights = coef.to(source.dtype)
-    if out is None and n * d <= _CHUNK_ELEMENTS:
+    if out is None and n * d <= _FRESH_ELEMENTS:
         return _weighted_rows(index, source, weights)
     if out is None:
         out = torch.empty((n, d), device=source.device, dtype=source.dtype)
