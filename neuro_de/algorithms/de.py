@@ -47,6 +47,7 @@ class DE(DifferentialEvolution):
         CR: float = 0.9,
         bounds_handling: str = "clip",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         super().__init__(
             problem,
             popsize=popsize,

@@ -127,6 +127,7 @@ class DifferentialEvolution(PopulationAlgorithm):
         bounds_handling: str = "clip",
         population_schedule: PopulationSchedule | None = None,
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         if isinstance(strategies, StrategyPool):
             pool, probs = strategies, None
         else:

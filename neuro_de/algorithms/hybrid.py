@@ -103,6 +103,7 @@ class SAShadeTriEnsin(DifferentialEvolution):
         sin_freq: float = 0.5,
         bounds_handling: str = "clip",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         if F_distribution not in _SAMPLERS:
             raise ValueError(
                 f"`F_distribution` must be one of {tuple(_SAMPLERS)}, got {F_distribution!r}."

@@ -116,6 +116,7 @@ class JADE(DifferentialEvolution):
         CR_range: tuple[float, float] = (0.0, 1.0),
         bounds_handling: str = "midpoint",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         rule = JADEParameters(c=c, F_range=F_range, CR_range=CR_range)
         super().__init__(
             problem, popsize=popsize, init_population=init_population,

@@ -103,6 +103,7 @@ class JDE(DifferentialEvolution):
         CR_range: tuple[float, float] = (0.0, 1.0),
         bounds_handling: str = "clip",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         lo, hi = float(F_range[0]), float(F_range[1])
         F_init = min(max(0.5, lo), hi)
         CR_init = min(max(0.9, float(CR_range[0])), float(CR_range[1]))

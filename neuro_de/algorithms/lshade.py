@@ -124,6 +124,7 @@ class LSHADE(DifferentialEvolution):
         CR_range: tuple[float, float] = (0.0, 1.0),
         bounds_handling: str = "midpoint",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         if max_evaluations is None:
             raise ValueError("LSHADE needs `max_evaluations`, the budget of evaluations its "
                              "population reduction is scheduled over.")

@@ -88,6 +88,7 @@ class PSO(PopulationAlgorithm):
         v_max_spread: float | None = None,
         init_velocity: str = "zero",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         if mode not in ("inertia", "constriction"):
             raise ValueError(f"`mode` must be 'inertia' or 'constriction', got {mode!r}.")
         if topology not in TOPOLOGIES:

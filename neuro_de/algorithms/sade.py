@@ -59,6 +59,7 @@ class SaDE(DifferentialEvolution):
         F_range: tuple[float, float] | None = None,
         bounds_handling: str = "clip",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         strategies, _ = resolve_strategies(list(strategies))
         rule = SaDEParameters(
             F_mean=F_mean, F_std=F_std, CR_std=CR_std, learning_period=learning_period,

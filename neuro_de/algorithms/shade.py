@@ -61,6 +61,7 @@ class SHADE(DifferentialEvolution):
         CR_range: tuple[float, float] = (0.0, 1.0),
         bounds_handling: str = "midpoint",
     ):
+        """Build the algorithm; the class docstring describes every argument."""
         rule = SuccessHistoryParameters(
             memory_size=memory_size, F_scale=F_scale, CR_scale=CR_scale, cr_mean=cr_mean,
             F_range=F_range, CR_range=CR_range,
