@@ -235,9 +235,10 @@ def init_rs(
         epochs: Epochs per run.
         seeds: One distinct seed per run; default ``seed, seed + 1, ..., seed + m - 1``.
         seed: First seed when ``seeds`` is not given.
-        optimizer, lr, weight_decay, momentum, batch_size, label_smoothing, mixup_alpha,
-        device, progress, view, exclude, freeze_excluded, drop_last, num_workers: As in
+        optimizer, lr, weight_decay, momentum, batch_size, label_smoothing: As in
             :func:`~neuro_de.population.train_snapshots`.
+        mixup_alpha, device, progress, view, exclude, freeze_excluded, drop_last: As there.
+        num_workers: As there.
 
     Returns:
         A :class:`Population` of shape ``(m, d)``; ``meta[i]`` holds the run's ``seed``,
