@@ -173,9 +173,9 @@ class PSO(PopulationAlgorithm):
             self._pbest.access_values()[:] = self._population.values
             self._pbest.access_evals()[:] = self._population.evals
             self._pbest_valid = True
-        else:  # objective data changed: re-score the personal bests and the positions
+        else:  # objective data changed: re-score the personal bests (the positions move
+            # and are scored in this generation before anything reads their evaluations)
             self._evaluate(self._pbest)
-            self._evaluate(self._population)
 
     def _current_inertia(self) -> float:
         if self._mode == "constriction":
