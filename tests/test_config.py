@@ -4,12 +4,11 @@ provenance) and reads one back with --config FILE, the command line overriding i
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from recipe_helpers import load_recipe, read_rows
 
 from neuro_de.options import (
     CONFIG_NAME,
@@ -19,23 +18,9 @@ from neuro_de.options import (
     write_config,
 )
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-
 TINY = ["--dataset", "digits", "--seeds", "1", "--epochs", "6", "--popsize", "6",
         "--generations", "4", "--batch-size", "64", "--generations-per-batch", "2",
         "--train-limit", "300", "--model", "lenet1", "--no-progress", "--no-plots"]
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
 
 
 def plain(args: argparse.Namespace) -> dict:

@@ -3,29 +3,21 @@ rejects bad options early and clearly."""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from recipe_helpers import RECIPES, read_rows
+from recipe_helpers import load_recipe as load_recipe_named
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "resnet_imagenet.py"
+RECIPE = RECIPES / "resnet_imagenet.py"
 CLASSES = ("ant", "bee", "cat")
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def load_recipe():
-    spec = importlib.util.spec_from_file_location("recipe_resnet_imagenet", RECIPE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
+    return load_recipe_named("resnet_imagenet")
 
 
 @pytest.fixture(scope="module")

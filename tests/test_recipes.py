@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
+from recipe_helpers import RECIPES, load_recipe, read_rows
 
 TINY = ["--dataset", "digits", "--seeds", "2", "--epochs", "6", "--popsize", "6",
         "--generations", "4", "--batch-size", "64", "--generations-per-batch", "2",
