@@ -51,6 +51,7 @@ from .options import (
     SEARCHERS,
     add_common_arguments,
     check_common_arguments,
+    check_writable_folders,
     positive_int,
     quiet_evotorch,
     write_config,
@@ -63,6 +64,9 @@ __all__ = [
     "SeedRun",
     "add_common_arguments",
     "check_common_arguments",
+    "check_device",
+    "check_run_arguments",
+    "check_training_size",
     "extra_loggers",
     "load_data",
     "positive_int",
@@ -200,6 +204,117 @@ def run_provenance(args: argparse.Namespace, *, recipe: str, command: str) -> di
     return facts
 
 
+def check_device(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--device`` must name a torch device this machine has (``cpu``, ``cuda``,
+    ``cuda:N``; ``auto`` is resolved at parsing).
+
+    Raises:
+        SystemExit: Through ``parser.error`` (exit code 2), naming ``--device``, the value
+            and the valid values.
+    """
+    valid = "cpu, cuda, cuda:N (GPU number N) or auto (cuda when available, else cpu)"
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, TypeError, ValueError):
+        parser.error(f"--device {args.device!r} is not a torch device; use {valid}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"--device {args.device} but CUDA is not available here (no GPU, or "
+                         "a torch built without CUDA); use --device cpu, or --device auto to "
+                         "take a GPU where there is one")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            parser.error(f"--device {args.device} but this machine has {count} GPU(s): use "
+                         f"cuda:0 to cuda:{count - 1}")
+
+
+def check_training_size(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    *,
+    batch_sizes: Sequence[tuple[str, int]] = (),
+) -> int | None:
+    """Every fitness mini-batch must fit the training split, checked from the data set's
+    known size (:func:`~neuro_de.data.dataset_info`, nothing loaded) before any training.
+
+    The training split is the data set's training samples less the held-out
+    ``--heldout-fraction`` (as :func:`~neuro_de.data.split_sizes` carves it), cut to
+    ``--train-limit`` when that is smaller.
+
+    Args:
+        args: The parsed options (``--dataset``, ``--heldout-fraction``, ``--train-limit``,
+            ``--batch-size``); without ``--dataset`` nothing is checked.
+        parser: The recipe's parser (for the error).
+        batch_sizes: More ``(option, size)`` pairs to check, e.g. each of ``--batch-sizes``.
+
+    Returns:
+        The number of training samples, or ``None`` when the data set's size is not known.
+
+    Raises:
+        SystemExit: Through ``parser.error`` (exit code 2), naming the option, its value,
+            the number of training samples and the fix.
+    """
+    from .data import split_sizes
+
+    if "dataset" not in args:
+        return None
+    total = dataset_info(args.dataset).train_size
+    if total is None:
+        return None
+    try:
+        n_train, _ = split_sizes(total, args.heldout_fraction)
+    except ValueError as err:
+        parser.error(f"--heldout-fraction {args.heldout_fraction} does not split the "
+                     f"{total} training samples of --dataset {args.dataset}: {err}")
+    how = f"{total} of --dataset {args.dataset} less --heldout-fraction {args.heldout_fraction:g}"
+    limit = getattr(args, "train_limit", None)
+    if limit is not None and limit < n_train:
+        n_train, how = limit, f"--train-limit {limit}"
+    for flag, size in (("--batch-size", args.batch_size), *batch_sizes):
+        if size > n_train:
+            parser.error(f"{flag} {size} is larger than the {n_train} training samples "
+                         f"({how}): a fitness mini-batch must fit the training split; use "
+                         f"{flag} {n_train} or less, or more training samples (a larger "
+                         "--train-limit, a smaller --heldout-fraction)")
+    return n_train
+
+
+def check_run_arguments(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    *,
+    batch_sizes: Sequence[tuple[str, int]] = (),
+) -> None:
+    """The checks after parsing that need torch or the file system, run by every recipe
+    right after its parse-time checks, before any data is loaded or network trained:
+    :func:`check_device`, :func:`~neuro_de.options.check_writable_folders` (``--out``,
+    ``--checkpoint-dir``, ``--tensorboard``) and :func:`check_training_size`.
+
+    Raises:
+        SystemExit: Through ``parser.error`` (exit code 2).
+    """
+    check_device(args, parser)
+    check_writable_folders(args, parser)
+    check_training_size(args, parser, batch_sizes=batch_sizes)
+
+
+def _check_meta(value: Any, where: str) -> None:
+    """Refuse checkpoint facts a checkpoint cannot hold, at the start of a run rather than
+    at its first save."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_meta(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_meta(item, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} is a {type(value).__name__}; checkpoint facts must be strings, "
+                    "numbers, None or lists/dicts of them (pass e.g. its name).")
+
+
 def load_data(args: argparse.Namespace):
     """Train / held-out / test splits and the data set's facts, honouring --train-limit."""
     root = args.data_root or os.environ.get("NEURO_DE_DATA")
@@ -232,6 +347,10 @@ class SeedRun:
         recipe: The recipe's name (checkpoints of another recipe are refused).
         meta: The facts checkpoints of this run must match (besides the recipe and the
             seed); default: the data set, model, popsize and Adam epochs.
+
+    Raises:
+        TypeError: When ``meta`` holds a value a checkpoint cannot (e.g. a module): at
+            construction, not at the first save after training.
     """
 
     #: The split the result rows report: the ``<split>_loss`` column, the winners'
@@ -249,6 +368,7 @@ class SeedRun:
             meta = {"dataset": args.dataset, "model": args.model, "popsize": args.popsize,
                     "epochs": args.epochs}
         self.meta = {"recipe": recipe, **meta, "seed": seed}
+        _check_meta(self.meta, "meta")  # now, not at the first checkpoint save
         self._snaps = None
 
     def checkpoint(self, name: str) -> str | None:

@@ -37,12 +37,17 @@ __all__ = [
     "RecipeHelpFormatter",
     "add_common_arguments",
     "check_common_arguments",
+    "check_resume",
+    "check_writable_folders",
+    "checkpoint_files",
     "nonnegative_int",
     "parse_args",
     "positive_int",
     "quiet_evotorch",
     "read_config",
     "recipe_parser",
+    "warn_large_lr",
+    "writable_folder_problem",
     "write_config",
 ]
 
@@ -58,6 +63,9 @@ CONFIG_NAME = "config.json"
 
 #: The key of the facts about a run in ``config.json`` (ignored on input).
 PROVENANCE = "provenance"
+
+#: Learning rates above this get a warning (Adam and SGD diverge there).
+LR_WARN_ABOVE = 1.0
 
 
 def positive_int(text: str) -> int:
@@ -183,7 +191,9 @@ def add_common_arguments(
     if data_and_pretraining:
         p.add_argument("--epochs", type=positive_int, default=epochs,
                        help="Adam epochs (>= popsize)")
-        p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+        p.add_argument("--lr", type=float, default=1e-3,
+                       help=f"Adam learning rate (a warning above {LR_WARN_ABOVE:g}: Adam "
+                            "diverges there)")
         p.add_argument("--train-batch-size", type=positive_int, default=128,
                        help="Adam mini-batch")
     p.add_argument("--popsize", type=positive_int, default=popsize,
@@ -193,7 +203,9 @@ def add_common_arguments(
     p.add_argument("--batch-size", type=positive_int, default=batch_size,
                    help="mini-batch of the fitness (paper: 2048 on ImageNet)")
     p.add_argument("--generations-per-batch", type=positive_int, default=10,
-                   help="generations each fitness mini-batch serves (paper: 10)")
+                   help="generations each fitness mini-batch serves (paper: 10); a value "
+                        "above --generations is allowed and means one mini-batch for the "
+                        "whole run")
     p.add_argument("--de-F", type=float, default=0.1, help="DE (rand/1/bin) scale factor")
     p.add_argument("--de-CR", type=float, default=0.1, help="DE (rand/1/bin) crossover rate")
     p.add_argument("--F-range", type=float, nargs=2, default=(0.0, 0.2), metavar=("LOW", "HIGH"),
@@ -222,7 +234,11 @@ def add_common_arguments(
     p.add_argument("--checkpoint-every", type=positive_int, default=10,
                    help="generations between evolution checkpoints")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir")
+                   help="continue from the checkpoints in --checkpoint-dir (an error when it "
+                        "holds none: a mistyped folder would silently start over)")
+    p.add_argument("--resume-if-present", action="store_true",
+                   help="like --resume, but start from scratch where --checkpoint-dir holds "
+                        "no checkpoint yet (for jobs that may run for the first time)")
     p.add_argument("--no-progress", action="store_true",
                    help="hide progress bars (they are off anyway when stderr is not a terminal)")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
@@ -249,6 +265,12 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
     (see ``data_and_pretraining`` of :func:`add_common_arguments`). ``--mlflow`` and
     ``--tensorboard`` are refused when their package cannot be imported. ``--device auto``
     is resolved here, to ``cuda`` when CUDA is available and ``cpu`` otherwise.
+    ``--F-range`` / ``--CR-range`` need ``0 <= LOW < HIGH <= 2`` (``1`` for CR), the rule
+    SA-SHADE-tri-ensin applies; ``--resume`` needs a ``--checkpoint-dir`` holding a
+    checkpoint (:func:`check_resume`); an ``--lr`` above :data:`LR_WARN_ABOVE` prints a
+    warning. The checks that need torch or write to disk (the device, writable folders,
+    mini-batches against the training split) are
+    :func:`neuro_de.experiment.check_run_arguments`, which the recipes run next.
     """
     if args.popsize < 6:
         parser.error("--popsize must be >= 6 (rand/2 in SA-SHADE-tri-ensin's pool needs 6)")
@@ -263,12 +285,15 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         parser.error(f"--heldout-fraction must be in (0, 1), got {args.heldout_fraction}")
     if "lr" in args and args.lr <= 0:
         parser.error(f"--lr must be > 0, got {args.lr}")
-    for name in ("F_range", "CR_range"):
+    if "lr" in args:
+        warn_large_lr("--lr", args.lr)
+    for name, top, example in (("F_range", 2, "0.0 0.2"), ("CR_range", 1, "0.0 0.3")):
         lo, hi = getattr(args, name)
         flag = "--" + name.replace("_", "-")
-        if not 0 <= lo <= hi <= (2 if name == "F_range" else 1):
-            parser.error(f"{flag} needs 0 <= LOW <= HIGH <= {2 if name == 'F_range' else 1}, "
-                         f"got {lo} {hi}")
+        if not 0 <= lo < hi <= top:  # the rule SA-SHADE-tri-ensin's adaptation checks
+            parser.error(f"{flag} needs 0 <= LOW <= HIGH <= {top} and LOW < HIGH (the "
+                         f"adaptation draws values between them), got {lo} {hi}; e.g. "
+                         f"{flag} {example} (Table S3)")
     if args.log_every < 0:
         parser.error(f"--log-every must be >= 0, got {args.log_every}")
     if args.mlflow:
@@ -288,13 +313,134 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         import torch  # only for this value, after parsing
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.resume and args.checkpoint_dir is None:
-        parser.error("--resume needs --checkpoint-dir DIR (where the stopped run saved)")
+    check_resume(args, parser)
     if ("dataset" in args and args.dataset == "fashion-mnist" and args.data_root is None
             and not os.environ.get("NEURO_DE_DATA")):
         parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/FashionMNIST/raw "
                      "with the idx files) or NEURO_DE_DATA; add --download to fetch it with "
                      "internet")
+
+
+def warn_large_lr(flag: str, value: float, *, bound: float = LR_WARN_ABOVE) -> None:
+    """Print a warning to stderr when a learning rate ``value`` is above ``bound``.
+
+    Such a rate is allowed (it is not an error) but Adam and SGD diverge there, and the
+    population of a diverged training run is not worth evolving.
+
+    Args:
+        flag: The option, e.g. ``"--lr"``.
+        value: Its value.
+        bound: The largest rate that passes silently.
+    """
+    if value > bound:
+        print(f"warning: {flag} {value:g} is above {bound:g}: training usually diverges "
+              f"there (typical: 1e-4 to 1e-2); lower {flag} unless this is intended",
+              file=sys.stderr, flush=True)
+
+
+def checkpoint_files(folder: str | os.PathLike) -> list[str]:
+    """The recipe checkpoints in ``folder`` (``seed<k>/<name>.pt``), sorted; ``[]`` when the
+    folder is missing or holds none."""
+    root = os.path.expanduser(os.fspath(folder))
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.listdir(root)):
+            seed_dir = os.path.join(root, entry)
+            if entry.startswith("seed") and os.path.isdir(seed_dir):
+                found += [os.path.join(seed_dir, f) for f in sorted(os.listdir(seed_dir))
+                          if f.endswith(".pt")]
+    return found
+
+
+def check_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--resume`` and ``--resume-if-present`` against ``--checkpoint-dir``.
+
+    ``--resume`` needs a ``--checkpoint-dir`` that holds at least one checkpoint
+    (``seed<k>/<name>.pt``): a missing, mistyped or empty folder is an error naming it,
+    since resuming from nothing would silently train from scratch. ``--resume-if-present``
+    sets ``--resume`` and accepts a folder with no checkpoint yet.
+
+    Raises:
+        SystemExit: Through ``parser.error`` (exit code 2).
+    """
+    present = getattr(args, "resume_if_present", False)
+    if not (args.resume or present):
+        return
+    flag = "--resume-if-present" if present else "--resume"
+    if args.checkpoint_dir is None:
+        parser.error(f"{flag} needs --checkpoint-dir DIR (where the stopped run saved)")
+    if present:
+        args.resume = True
+        return
+    folder = args.checkpoint_dir
+    if not os.path.isdir(os.path.expanduser(folder)):
+        parser.error(f"--resume: --checkpoint-dir {folder!r} does not exist, so there is "
+                     "nothing to resume; check the path (a typo?), or pass "
+                     "--resume-if-present to start from scratch when nothing was saved yet")
+    if not checkpoint_files(folder):
+        parser.error(f"--resume: --checkpoint-dir {folder!r} holds no checkpoint "
+                     "(seed<k>/<name>.pt), so there is nothing to resume; check the path, or "
+                     "pass --resume-if-present to start from scratch when nothing was saved "
+                     "yet")
+
+
+def writable_folder_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be used as an output folder, or ``None`` when it can.
+
+    The folder (and its missing parents) is created, a probe file written in it and
+    removed, and the folders this created are removed again: nothing is left behind.
+
+    Args:
+        path: The folder a run will write to.
+
+    Returns:
+        ``None``, or a short reason (e.g. "Permission denied", "it is a file").
+    """
+    folder = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return "it is a file, not a folder"
+    created: list[str] = []
+    probe = folder
+    while not os.path.lexists(probe):
+        created.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".neuro_de-write-test.")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        return err.strerror or str(err)
+    finally:
+        for made in created:  # deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(made)
+    return None
+
+
+def check_writable_folders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--out``, ``--checkpoint-dir`` and ``--tensorboard`` must be folders the run can
+    write to: checked before any data is loaded or network trained, naming the user's
+    path (not the first temporary file a late save would have tried). Under ``torchrun``
+    only rank 0 checks (it alone writes; two ranks probing one new folder would race).
+
+    Raises:
+        SystemExit: Through ``parser.error`` (exit code 2).
+    """
+    if os.environ.get("RANK", "0") != "0":
+        return
+    for flag, dest in (("--out", "out"), ("--checkpoint-dir", "checkpoint_dir"),
+                       ("--tensorboard", "tensorboard")):
+        path = getattr(args, dest, None)
+        if path is None:
+            continue
+        problem = writable_folder_problem(path)
+        if problem is not None:
+            parser.error(f"{flag} {path!r} is not a folder this run can write to "
+                         f"({problem}); give a writable folder")
 
 
 # --------------------------------------------------------------------------- --config

@@ -33,6 +33,7 @@ from neuro_de.options import (
     positive_int,
     quiet_evotorch,
     recipe_parser,
+    warn_large_lr,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     check_common_arguments(args, parser)
     if args.finetune_lr <= 0:
         parser.error(f"--finetune-lr must be > 0, got {args.finetune_lr}")
+    warn_large_lr("--finetune-lr", args.finetune_lr)
 
 
 def finetuned_population(run: SeedRun, kind: str) -> torch.Tensor:
@@ -125,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)
     check_args(args, parser)
-    from neuro_de.experiment import run_recipe
+    from neuro_de.experiment import check_run_arguments, run_recipe
+
+    check_run_arguments(args, parser)  # device, paths, sizes: before data and training
 
     return run_recipe(
         args, argv, run_seed, recipe="ablation",

@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, argv)
     check_args(args, parser)
-    from neuro_de.experiment import run_recipe
+    from neuro_de.experiment import check_run_arguments, run_recipe
+
+    check_run_arguments(args, parser)  # device, paths, sizes: before data and training
 
     return run_recipe(
         args, argv, run_seed, recipe="compare",

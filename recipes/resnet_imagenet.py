@@ -55,6 +55,7 @@ from neuro_de.options import (
     positive_int,
     quiet_evotorch,
     recipe_parser,
+    warn_large_lr,
 )
 
 if TYPE_CHECKING:
@@ -230,18 +231,14 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
                      f"({args.image_size})")
     if not args.finetune_lr > 0:
         parser.error(f"--finetune-lr must be > 0, got {args.finetune_lr}")
+    warn_large_lr("--finetune-lr", args.finetune_lr)
     if not 0 <= args.finetune_momentum < 1:
         parser.error(f"--finetune-momentum must be in [0, 1), got {args.finetune_momentum}")
     if not args.finetune_weight_decay >= 0:
         parser.error(f"--finetune-weight-decay must be >= 0, got {args.finetune_weight_decay}")
-    import torch
+    from neuro_de.experiment import check_run_arguments
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as err:
-        parser.error(f"--device {args.device!r} is not a torch device ({err})")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device} but CUDA is not available here; use --device cpu")
+    check_run_arguments(args, parser)  # --device, writable --out/--checkpoint-dir
     if args.weights is not None and not Path(args.weights).expanduser().is_file():
         parser.error(f"--weights {args.weights!r} is not a file")
     args.exclude = list(dict.fromkeys(args.exclude))  # drop repeats

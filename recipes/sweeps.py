@@ -107,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(vars(args))  # as given: check_args widens --popsize to the largest P
     args.popsize_main = args.popsize
     check_args(args, parser)
-    from neuro_de.experiment import run_recipe
+    from neuro_de.experiment import check_run_arguments, run_recipe
+
+    sizes = ([("--batch-sizes", b) for b in args.batch_sizes] if "batch" in args.sweeps
+             else [])
+    check_run_arguments(args, parser, batch_sizes=sizes)  # before data and training
 
     return run_recipe(
         args, argv, run_seed, recipe="sweeps", options=options,
