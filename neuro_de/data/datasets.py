@@ -396,11 +396,25 @@ def _idx_layout_message(name: str, root: Path, raw: Path, stems: Sequence[str]) 
         f"missing {', '.join(f'{s}[.gz]' for s in missing)} in {raw}. "
         f"Pass as `root` the folder that contains {folder}/raw/."
     )
-    # Common mistakes: root pointing at MNIST/ or at MNIST/raw/ itself.
-    for candidate, parent in [(root / "raw", root.parent), (root, root.parent.parent)]:
-        if all(find_idx_file(candidate, s) is not None for s in stems):
-            msg += f" The files are in {candidate}: did you mean root={str(parent)!r}?"
-            break
+    # Common mistakes: root pointing at MNIST/ or at MNIST/raw/ itself, or the files loose
+    # in root (no MNIST/raw/ folder at all).
+    if all(find_idx_file(root / "raw", s) is not None for s in stems):
+        if root.name == folder:
+            msg += f" The files are in {root / 'raw'}: did you mean root={str(root.parent)!r}?"
+        else:
+            msg += (
+                f" The files are in {root / 'raw'}: move that folder to {raw}, or rename "
+                f"{root.name!r} to {folder!r} and pass its parent folder as `root`."
+            )
+    elif all(find_idx_file(root, s) is not None for s in stems):
+        if root.name == "raw" and root.parent.name == folder:
+            msg += f" The files are in {root}: did you mean root={str(root.parent.parent)!r}?"
+        else:
+            msg += (
+                f" The files are loose in {root}: move them into {raw}/ (the folder "
+                f"load_dataset reads), or pass as `root` the folder that contains "
+                f"{folder}/raw/."
+            )
     return msg + " Or pass download=True to download them (needs internet)."
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from tqdm.auto import tqdm
 
+from ..problems.checks import resolve_device
 from ..problems.parameter_view import ParameterView
 from .result import SnapshotResult
 
@@ -150,7 +151,41 @@ def _check_dataset(train_set: Dataset) -> int:
         ) from err
     if n == 0:
         raise ValueError("`train_set` is empty; give a data set with at least one sample.")
+    _check_labels(train_set)
     return n
+
+
+def _check_labels(train_set: Dataset) -> None:
+    """Refuse labels the cross-entropy cannot take (float, one-hot, negative) up front."""
+    tensors = _tensors_of(train_set)
+    if tensors is not None:
+        labels, what = tensors[1], "`train_set`'s labels are"
+    else:
+        try:
+            item = train_set[0]
+        except Exception as err:
+            raise ValueError(f"`train_set[0]` failed ({err}); pass a map-style Dataset.") from err
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise ValueError(
+                "`train_set` must yield (input, label) pairs; train_set[0] is a "
+                f"{type(item).__name__}. Wrap inputs and labels in a TensorDataset(x, y)."
+            )
+        labels, what = torch.as_tensor(item[1]).reshape(1), "train_set[0]'s label is"
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"{what} {labels.dtype}, but training uses the cross-entropy of integer class "
+            "indices; convert them with labels.long() (e.g. TensorDataset(x, y.long()))."
+        )
+    if labels.ndim != 1:
+        raise ValueError(
+            f"{what} of shape {tuple(labels.shape)}; training needs one integer class index "
+            "per sample (not one-hot rows): use labels.argmax(1)."
+        )
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(
+            f"{what} as low as {int(labels.min())}; class indices must be >= 0 (drop "
+            "unlabelled samples, e.g. label -1, before training)."
+        )
 
 
 class _Batches:
@@ -380,7 +415,9 @@ def train_snapshots(
         ValueError: For a non-positive ``epochs``/``keep_last``/``batch_size``, ``keep_last
             > epochs``, an unknown optimiser, ``lr <= 0``, a negative weight decay,
             ``mixup_alpha < 0``, ``label_smoothing`` outside ``[0, 1)``, an empty data set,
-            or a ``view`` of another architecture.
+            or a ``view`` of another architecture; for labels that are not integer class
+            indices (float, one-hot or negative); for a ``device`` that is not a device or is
+            missing on this machine (e.g. ``"gpu"``, or ``"cuda"`` without a GPU).
         TypeError: For a ``model`` that is not an ``nn.Module`` or a bad ``train_set``.
 
     References:
@@ -402,6 +439,7 @@ def train_snapshots(
         mixup_alpha=mixup_alpha,
     )
     _check_run_args(keep_last=keep_last, epochs=config.epochs, seed=seed, num_workers=num_workers)
+    device = resolve_device(device)
     _check_dataset(train_set)
     view = _resolve_view(model, view, exclude)
     return _train_run(
@@ -410,7 +448,7 @@ def train_snapshots(
         config,
         keep_last=keep_last,
         seed=seed,
-        device=torch.device(device),
+        device=device,
         progress=progress,
         view=view,
         freeze_excluded=freeze_excluded,

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..problems.checks import resolve_device
 from ..problems.parameter_view import ParameterView
 from .backprop import (
     TrainConfig,
@@ -143,6 +144,7 @@ def _run_all(
     drop_last: bool,
     num_workers: int,
 ) -> Population:
+    dev = resolve_device(device)
     vectors, buffers, excluded, meta = [], [], [], []
     first = _build(model, seeds[0])
     view = _resolve_view(first, view, exclude)
@@ -156,7 +158,6 @@ def _run_all(
             UserWarning,
             stacklevel=3,
         )
-    dev = torch.device(device)
     bar = tqdm(total=len(seeds), desc=method, unit="run",
                disable=None if progress else True)  # None: off when stderr is not a terminal
     for run, (config, seed) in enumerate(zip(configs, seeds, strict=True)):

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["MinibatchStream", "fetch_samples", "dataset_labels_max"]
+__all__ = ["MinibatchStream", "fetch_samples", "dataset_labels", "dataset_labels_max"]
 
 # Mixing constant (the 64-bit golden ratio) used to derive one generator seed per epoch.
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -200,6 +200,23 @@ def fetch_samples(
         xs.append(torch.as_tensor(item[0]))
         ys.append(torch.as_tensor(item[1]))
     return torch.stack(xs), torch.stack(ys)
+
+
+def dataset_labels(dataset: Dataset) -> torch.Tensor | None:
+    """Every label of ``dataset`` when it is cheap to know (tensor storage or a ``targets``
+    attribute, as torchvision data sets have), else ``None``."""
+    storage = _tensor_storage(dataset)
+    if storage is not None:
+        tensors, index_map = storage
+        labels = tensors[1] if index_map is None else tensors[1][index_map]
+    else:
+        labels = getattr(dataset, "targets", None)
+    if labels is None:
+        return None
+    try:
+        return torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError):
+        return None
 
 
 def dataset_labels_max(dataset: Dataset) -> int | None:

@@ -23,16 +23,26 @@ class ParameterView:
             string, matched against parameter names (``"fc"`` excludes ``fc.weight``
             and ``fc.bias``; a full name excludes one tensor), or an ``nn.Module``
             subclass, which excludes every parameter owned by submodules of that
-            type (e.g. ``nn.Linear``).
+            type (e.g. ``nn.Linear``). A single string is taken as one pattern
+            (``exclude="fc"`` is ``exclude=["fc"]``), not as its characters.
 
     Raises:
-        ValueError: If an exclusion matches nothing, or nothing is left to evolve.
+        ValueError: If the module has no parameters, an exclusion matches nothing, or
+            nothing is left to evolve.
     """
 
     def __init__(self, module: nn.Module, *, exclude: Iterable[str | type] | None = None):
         if not isinstance(module, nn.Module):
             raise TypeError(f"`module` must be a torch.nn.Module, got {type(module).__name__}.")
+        if isinstance(exclude, (str, type)):
+            exclude = [exclude]  # one pattern, not its characters ('fc' -> ['fc'])
         exclude = list(exclude or [])
+        if not any(True for _ in module.parameters()):
+            raise ValueError(
+                f"`model` ({type(module).__name__}) has no parameters, so there is nothing to "
+                "evolve; pass the network whose weights you want to improve (e.g. one with "
+                "nn.Linear or nn.Conv2d layers)."
+            )
         for item in exclude:
             is_type = isinstance(item, type) and issubclass(item, nn.Module)
             if not (isinstance(item, str) or is_type):
@@ -67,7 +77,10 @@ class ParameterView:
                 f"Parameter names are: {available}."
             )
         if not names:
-            raise ValueError("`exclude` leaves no parameter to evolve; exclude fewer layers.")
+            raise ValueError(
+                f"`exclude`={exclude!r} leaves no parameter to evolve (it matches every "
+                "parameter of the module); exclude fewer layers."
+            )
         self.names: tuple[str, ...] = tuple(names)
         self.shapes: tuple[tuple[int, ...], ...] = tuple(shapes)
         self.numels: tuple[int, ...] = tuple(int(torch.Size(s).numel()) for s in shapes)

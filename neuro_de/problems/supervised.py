@@ -50,7 +50,8 @@ from evotorch import Problem, SolutionBatch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .batching import MinibatchStream, dataset_labels_max, fetch_samples
+from .batching import MinibatchStream, dataset_labels, fetch_samples
+from .checks import check_class_labels, model_failure_hint, resolve_device
 from .evaluation import (
     autocast_context,
     batchnorm_modules,
@@ -341,12 +342,19 @@ class SupervisedNetProblem(Problem):
         accuracy = (loss is None) if accuracy is None else bool(accuracy)
         class_labels = loss is None or accuracy
         sample = _first_pair(dataset, class_labels=class_labels)
-        device = torch.device("cpu" if device is None else device)
+        device = resolve_device(device)
         store_stats = _solution_stats_policy(
             problem_kwargs.pop("store_solution_stats", None), batch_size, len(dataset)
         )
 
         view = ParameterView(model, exclude=exclude)
+        if bn == "batch" and batch_size == 1 and batchnorm_modules(model):
+            raise ValueError(
+                "`bn`='batch' with `batch_size`=1: BatchNorm cannot normalise a minibatch of "
+                "one sample with its own statistics (torch refuses it at the first "
+                "evaluation). Use batch_size >= 2, or bn='frozen' to use the stored running "
+                "statistics."
+            )
         super().__init__(
             objective_sense="min",
             solution_length=view.numel,
@@ -404,6 +412,8 @@ class SupervisedNetProblem(Problem):
         self._fitness_epoch = 0
         self._generation = 0  # advance_generation() calls so far
         self._generation_in_batch = 0
+        self._evals_since_advance = 0  # evaluate() calls since advance_generation()
+        self._stall_warned = False
         self._cache: dict[str, Any] | None = None  # compiled fns, work params; not pickled
         self._stream_state_of_batch = self._stream.state_dict()
         self._x: torch.Tensor
@@ -420,10 +430,11 @@ class SupervisedNetProblem(Problem):
             with torch.no_grad():
                 out = template(torch.as_tensor(x0).unsqueeze(0).to(self.device))
         except Exception as err:
-            shape = tuple(torch.as_tensor(x0).shape)
+            x1 = torch.as_tensor(x0).unsqueeze(0)
+            shape = tuple(x1.shape[1:])
             raise ValueError(
-                f"`model` failed on one input of `dataset` (shape {shape}, batched to 1 x ...): "
-                f"{err}. Check that the model fits the data's channels and image size."
+                f"`model` failed on one input of `dataset` (shape {shape}, dtype {x1.dtype}, "
+                f"batched to 1 x ...): {err}. {model_failure_hint(template, x1, err)}"
             ) from err
         if not self._class_labels:
             if not isinstance(out, torch.Tensor) or out.ndim < 1 or out.shape[0] != 1:
@@ -441,15 +452,10 @@ class SupervisedNetProblem(Problem):
                 f"{shape}."
             )
         width = int(out.shape[1])
-        labels_max = dataset_labels_max(self.dataset)
-        if labels_max is None:
-            labels_max = int(torch.as_tensor(y0))
-        if labels_max >= width:
-            raise ValueError(
-                f"`dataset` has label {labels_max} but `model` outputs only {width} logits; "
-                f"build the model with at least {labels_max + 1} outputs (num_classes) or "
-                "remap the labels to 0..num_classes-1."
-            )
+        labels = dataset_labels(self.dataset)
+        if labels is None:  # no cheap access to every label: the first one now, the rest
+            labels = torch.as_tensor(y0).reshape(1)  # when their minibatch is loaded
+        check_class_labels(labels, width, name="dataset")
         if self._loss is None:
             _warn_if_probabilities(template, out)
         else:
@@ -537,13 +543,8 @@ class SupervisedNetProblem(Problem):
                 f"`dataset` labels must be integer class indices (one per sample); got a "
                 f"batch of labels with dtype {y.dtype} and shape {tuple(y.shape)}."
             )
+        check_class_labels(y, self._num_classes, name="dataset", where=" in a minibatch")
         y = y.to(device=self.device, dtype=torch.long)
-        if int(y.max()) >= self._num_classes or int(y.min()) < 0:
-            raise ValueError(
-                f"Minibatch {self._fitness_epoch} has labels in [{int(y.min())}, {int(y.max())}]"
-                f" but `model` outputs {self._num_classes} logits; labels must lie in "
-                f"[0, {self._num_classes - 1}]."
-            )
         self._x = x.to(self.device)
         self._y = y
         if self._cache is not None:
@@ -595,6 +596,7 @@ class SupervisedNetProblem(Problem):
         """
         self._generation += 1
         self._generation_in_batch += 1
+        self._evals_since_advance = 0
         if self._generation_in_batch >= self._generations_per_batch:
             self.next_batch()
             return True
@@ -606,6 +608,7 @@ class SupervisedNetProblem(Problem):
         self._load_batch(self._stream.next())
         self._fitness_epoch += 1
         self._generation_in_batch = 0
+        self._evals_since_advance = 0
         return self._fitness_epoch
 
     @property
@@ -618,7 +621,7 @@ class SupervisedNetProblem(Problem):
 
         Appends an :class:`AdvanceGenerationHook` to ``searcher.before_step_hook``, which
         calls :meth:`advance_generation` before every step but the first. neuro_de's own
-        algorithms call it themselves and must not be attached.
+        algorithms call it themselves: attaching one raises ``TypeError``.
 
         Args:
             searcher: An EvoTorch ``SearchAlgorithm`` built on this problem (e.g. ``SNES``).
@@ -628,6 +631,14 @@ class SupervisedNetProblem(Problem):
         Returns:
             The hook (remove it with ``searcher.before_step_hook.remove(hook)``).
         """
+        from ..algorithms.base import PopulationAlgorithm  # lazy: algorithms import problems
+
+        if isinstance(searcher, PopulationAlgorithm):
+            raise TypeError(
+                f"`searcher` is a neuro_de algorithm ({type(searcher).__name__}), which already "
+                "follows the batch schedule (it calls advance_generation itself); attaching "
+                "it would advance the schedule twice per generation. Remove the attach() call."
+            )
         if getattr(searcher, "problem", None) is not self:
             raise ValueError(
                 "`searcher` was not built on this problem; pass the search algorithm that was "
@@ -792,6 +803,8 @@ class SupervisedNetProblem(Problem):
         ``fitness_epoch`` and, with accuracy, ``batch_accuracy_mean`` and
         ``batch_accuracy_max``."""
         self._get_cache().pop("last_accuracy", None)
+        if self.is_main:
+            self._warn_if_schedule_stalled()
         super().evaluate(x)
         if self.is_main:
             self._after_eval_status["fitness_epoch"] = float(self._fitness_epoch)
@@ -799,6 +812,27 @@ class SupervisedNetProblem(Problem):
             if acc is not None and acc.numel() > 0:
                 self._after_eval_status["batch_accuracy_mean"] = float(acc.mean())
                 self._after_eval_status["batch_accuracy_max"] = float(acc.max())
+
+    def _warn_if_schedule_stalled(self) -> None:
+        """Warn once when ``evaluate`` keeps being called without ``advance_generation``:
+        an EvoTorch algorithm run without :meth:`attach` never changes minibatch."""
+        count = getattr(self, "_evals_since_advance", 0) + 1
+        self._evals_since_advance = count
+        if (
+            count == self._generations_per_batch + 2
+            and self._stream.batches_per_epoch > 1
+            and not getattr(self, "_stall_warned", False)
+        ):
+            self._stall_warned = True
+            warnings.warn(
+                f"SupervisedNetProblem.evaluate was called {count} times without "
+                "advance_generation(): the minibatch never changes, so the search fits one "
+                f"batch of {self._batch_size} samples. Call problem.attach(searcher) for an "
+                "EvoTorch algorithm (SNES, CEM, GeneticAlgorithm, ...); neuro_de's algorithms "
+                "advance the schedule themselves.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def score(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fitness and accuracy of a ``(n, d)`` tensor of genomes on the current minibatch.
@@ -953,6 +987,9 @@ class SupervisedNetProblem(Problem):
                 y = torch.as_tensor(y).to(device)
                 if self._class_labels:
                     y = y.to(torch.long)
+                    check_class_labels(
+                        y, self._num_classes, name="data", where=f" (after {total} samples)"
+                    )
                 with autocast_context(device, self._autocast_dtype):
                     outputs = net(x)
                 if outputs.is_floating_point():

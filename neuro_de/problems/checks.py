@@ -1,0 +1,158 @@
+"""Early checks of arguments shared by the problems and the population builders.
+
+Each check raises before any compute is spent, with a message naming the argument, the
+value and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["resolve_device", "check_class_labels", "model_failure_hint"]
+
+_DEVICE_ALIASES = {"gpu": "cuda", "nvidia": "cuda", "apple": "mps", "metal": "mps"}
+
+
+def resolve_device(device: Any, *, name: str = "device") -> torch.device:
+    """A ``torch.device`` from a user's ``device`` argument, checked to be usable here.
+
+    Args:
+        device: ``None`` (the CPU), a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``
+            or ``"mps"``, or a ``torch.device``.
+        name: The argument's name, for the message.
+
+    Returns:
+        The device.
+
+    Raises:
+        ValueError: For a value torch does not know as a device (e.g. ``"gpu"``), or a CUDA
+            or MPS device this machine does not have.
+    """
+    if device is None:
+        return torch.device("cpu")
+    is_index = isinstance(device, int) and not isinstance(device, bool)
+    if not (isinstance(device, (str, torch.device)) or is_index):
+        raise ValueError(
+            f"`{name}` must be a string such as 'cpu' or 'cuda', or a torch.device, got "
+            f"{type(device).__name__} {device!r}."
+        )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as err:
+        text = str(device).strip().lower()
+        alias = _DEVICE_ALIASES.get(text.split(":")[0])
+        if alias is None and text != str(device) and text:
+            try:
+                alias = str(torch.device(text))
+            except (RuntimeError, ValueError, TypeError):
+                alias = None
+        fix = f" Did you mean {name}={alias!r}?" if alias else ""
+        raise ValueError(
+            f"`{name}`={device!r} is not a device; valid choices are 'cpu', 'cuda', "
+            f"'cuda:N' and 'mps' (or a torch.device).{fix}"
+        ) from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"`{name}`={device!r} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); pass device='cpu'."
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"`{name}`={device!r} but this machine has {count} CUDA GPU(s) "
+                f"(indices 0..{count - 1}); pass device='cuda:0' or another index below "
+                f"{count}."
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"`{name}`={device!r} but Apple's MPS backend is not available here; pass "
+                "device='cpu'."
+            )
+    elif dev.type not in ("cpu", "meta", "xpu"):
+        raise ValueError(
+            f"`{name}`={device!r} is not supported; valid choices are 'cpu', 'cuda', "
+            "'cuda:N' and 'mps'."
+        )
+    return dev
+
+
+def check_class_labels(
+    labels: torch.Tensor, num_classes: int, *, name: str = "dataset", where: str = ""
+) -> None:
+    """Refuse class labels that are not integers in ``[0, num_classes)``.
+
+    Args:
+        labels: The labels (any shape; one per sample).
+        num_classes: The model's number of outputs (logits).
+        name: The argument holding the labels, for the message.
+        where: Where the labels were found (e.g. ``" (batch 3)"``), for the message.
+
+    Raises:
+        ValueError: For floating-point labels or labels outside ``[0, num_classes)``.
+    """
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"`{name}` labels must be integer class indices{where}; got dtype {labels.dtype}. "
+            "Convert them with labels.long() (for regression targets pass a per-sample "
+            "`loss`)."
+        )
+    if labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0:
+        raise ValueError(
+            f"`{name}` has label {low}{where}, but class labels must lie in "
+            f"[0, {num_classes - 1}] (`model` outputs {num_classes} logits). Drop unlabelled "
+            "samples (e.g. label -1) or remap the labels to 0..num_classes-1."
+        )
+    if high >= num_classes:
+        raise ValueError(
+            f"`{name}` has label {high}{where} but `model` outputs only {num_classes} logits; "
+            f"labels must lie in [0, {num_classes - 1}]. Build the model with at least "
+            f"{high + 1} outputs (num_classes) or remap the labels to 0..num_classes-1."
+        )
+
+
+def model_failure_hint(model: torch.nn.Module, x: torch.Tensor, err: Exception) -> str:
+    """The likely fix for a model that failed on a batch ``x`` of one input.
+
+    Distinguishes a dtype mismatch (e.g. float64 inputs, or a ``model.double()``) from a
+    missing channel dimension and from a shape mismatch.
+    """
+    params = [p for p in model.parameters() if p.is_floating_point()]
+    pdtype = params[0].dtype if params else None
+    if pdtype is not None and x.is_floating_point() and x.dtype != pdtype:
+        return (
+            f"The inputs are {x.dtype} but the model's parameters are {pdtype}: convert "
+            f"one of them, e.g. the inputs with x.to({pdtype}) ({_dtype_method(pdtype)}) "
+            f"or the model with model.to({x.dtype})."
+        )
+    if pdtype is not None and not x.is_floating_point() and "dtype" in str(err).lower():
+        return (
+            f"The inputs are {x.dtype} but the model's parameters are {pdtype}: convert the "
+            f"inputs with x.to({pdtype}) (e.g. images scaled to [0, 1] with x.float() / 255)."
+        )
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv1d))]
+    if convs:
+        conv = convs[0]
+        want = 4 if isinstance(conv, torch.nn.Conv2d) else 3
+        if x.ndim == want - 1:
+            return (
+                f"The input has one dimension fewer than the model's first "
+                f"{type(conv).__name__} expects ({x.ndim - 1}-D samples, batched to "
+                f"{tuple(x.shape)}): add the channel dimension, e.g. x.unsqueeze(1) for "
+                f"(N, H, W) images (in_channels={conv.in_channels})."
+            )
+    return "Check that the model fits the data's channels and image size."
+
+
+def _dtype_method(dtype: torch.dtype) -> str:
+    return {torch.float32: ".float()", torch.float64: ".double()", torch.float16: ".half()"}.get(
+        dtype, f".to({dtype})"
+    )
