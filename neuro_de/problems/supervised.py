@@ -222,11 +222,14 @@ class SupervisedNetProblem(Problem):
         batch_size: Samples per minibatch (``<= len(dataset)``).
         generations_per_batch: Generations each minibatch serves.
         exclude: Parameters kept out of the genome (names/prefixes or module types, see
-            :class:`ParameterView`); e.g. ``exclude=["fc"]`` exempts the last layer.
-        bn: BatchNorm policy, ``"frozen"`` or ``"batch"`` (above).
+            :class:`ParameterView`); e.g. ``exclude=["fc"]`` exempts the last layer. A
+            single string is one pattern: ``exclude="fc"`` is ``exclude=["fc"]``.
+        bn: BatchNorm policy, ``"frozen"`` or ``"batch"`` (above); ``"batch"`` needs
+            ``batch_size >= 2`` when the model has BatchNorm layers.
         alpha: Weight :math:`\alpha \ge 0` of the :math:`\lVert\theta\rVert_2^2` penalty.
         device: Where the work module, the minibatches and the population live
-            (default ``"cpu"``).
+            (default ``"cpu"``): ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a
+            ``torch.device``, checked at construction to exist on this machine.
         seed: Seeds the minibatch stream and EvoTorch's problem generator (which the
             algorithms draw from). ``None``: nondeterministic (the stream's drawn seed is in
             :meth:`state_dict`).
@@ -257,11 +260,21 @@ class SupervisedNetProblem(Problem):
             output is not ``(batch, C)`` logits (when cross-entropy or accuracy needs them)
             or has fewer logits than the data has classes, a ``loss`` that does not return
             per-sample losses, ``store_solution_stats=True`` with minibatches smaller than
-            the data set, or ``problem_kwargs`` that this class sets itself.
+            the data set, or ``problem_kwargs`` that this class sets itself; a ``device``
+            that is not a device or is missing here (``"gpu"``, ``"cuda"`` without a GPU);
+            a model without parameters; ``bn="batch"`` with ``batch_size=1`` on a
+            BatchNorm network; a model that fails on one input (the message says whether
+            the dtypes differ, e.g. float64 inputs, or a channel dimension is missing);
+            labels outside ``[0, num_classes)``. Every label is checked here when the data
+            set's labels are cheap to read (a ``TensorDataset``, a ``Subset`` of one, or a
+            ``targets`` attribute as torchvision data sets have); for other data sets the
+            first label is checked here and the others when their minibatch is loaded.
 
     Warns:
         UserWarning: When the model's output already is a probability and the loss is the
-            default cross-entropy.
+            default cross-entropy; once, when :meth:`evaluate` has been called more than
+            ``generations_per_batch + 1`` times without :meth:`advance_generation` (an
+            EvoTorch algorithm run without :meth:`attach`: the minibatch never changes).
 
     Example:
         >>> problem = SupervisedNetProblem(net, train_set, batch_size=256, seed=0)
@@ -630,6 +643,12 @@ class SupervisedNetProblem(Problem):
 
         Returns:
             The hook (remove it with ``searcher.before_step_hook.remove(hook)``).
+
+        Raises:
+            TypeError: For a neuro_de algorithm
+                (:class:`neuro_de.algorithms.PopulationAlgorithm`), which already follows
+                the schedule: attaching it would advance it twice per generation.
+            ValueError: For a searcher built on another problem.
         """
         from ..algorithms.base import PopulationAlgorithm  # lazy: algorithms import problems
 
@@ -959,7 +978,8 @@ class SupervisedNetProblem(Problem):
 
         Raises:
             ValueError: For a ``topk`` value outside ``[1, num_classes]``, a non-positive
-                ``batch_size`` or data that yields no samples.
+                ``batch_size``, data that yields no samples, or labels outside
+                ``[0, num_classes)`` (checked per batch, before the loss).
         """
         ks: list[int] = []
         if self._accuracy:
