@@ -11,6 +11,7 @@ step or evaluation.
 from __future__ import annotations
 
 import gzip
+import re
 import warnings
 
 import numpy as np
@@ -502,3 +503,27 @@ def test_root_pointing_into_the_layout_still_suggests_the_parent(tmp_path, name,
     for wrong in (tmp_path / "data" / folder, tmp_path / "data" / folder / "raw"):
         with pytest.raises(FileNotFoundError, match=r"did you mean root=.*data'"):
             load_dataset(name, root=wrong)
+
+
+# Row #70: a population built with another `exclude` than the problem. The check lives in
+# neuro_de/algorithms/base.py; neuro_de.problems.checks.genome_length_hint gives its hint.
+@pytest.mark.parametrize("problem_exclude, population_exclude, message", [
+    (None, ["2"], r"views differ.*no exclude \(every parameter\).*view=problem\.view"),
+    (["2"], None, r"views differ.*exclude=\['2.weight', '2.bias'\].*built without `exclude`"),
+    (["0"], ["2"], r"views differ.*exclude=\['0.weight', '0.bias'\].*same `exclude`"),
+])
+def test_genome_length_hint_names_the_views(problem_exclude, population_exclude, message):
+    from neuro_de.problems.checks import genome_length_hint
+
+    p = problem(exclude=problem_exclude)
+    columns = ParameterView(mlp(), exclude=population_exclude).numel
+    assert re.search(message, genome_length_hint(p, columns))
+
+
+def test_genome_length_hint_is_empty_without_a_view():
+    from evotorch import Problem
+
+    from neuro_de.problems.checks import genome_length_hint
+
+    plain = Problem("min", lambda x: x.sum(), solution_length=3, initial_bounds=(-1, 1))
+    assert genome_length_hint(plain, 5) == ""

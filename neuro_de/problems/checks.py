@@ -10,7 +10,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "check_class_labels", "model_failure_hint"]
+__all__ = [
+    "resolve_device",
+    "check_class_labels",
+    "model_failure_hint",
+    "genome_length_hint",
+]
 
 _DEVICE_ALIASES = {"gpu": "cuda", "nvidia": "cuda", "apple": "mps", "metal": "mps"}
 
@@ -155,4 +160,39 @@ def model_failure_hint(model: torch.nn.Module, x: torch.Tensor, err: Exception) 
 def _dtype_method(dtype: torch.dtype) -> str:
     return {torch.float32: ".float()", torch.float64: ".double()", torch.float16: ".half()"}.get(
         dtype, f".to({dtype})"
+    )
+
+
+def genome_length_hint(problem: Any, columns: int) -> str:
+    """Why a population of ``columns`` columns may not fit ``problem``'s genome, and the fix.
+
+    For a problem with a parameter view (:class:`~neuro_de.problems.SupervisedNetProblem`)
+    the views of the population and of the problem differ: typically one was built with
+    ``exclude`` and the other without, or with another ``exclude``. For other problems the
+    hint is empty.
+
+    Args:
+        problem: The problem (anything with a ``view`` attribute holding a
+            :class:`~neuro_de.problems.ParameterView` gets the hint).
+        columns: The population's number of columns.
+    """
+    view = getattr(problem, "view", None)
+    names = getattr(view, "names", None)
+    if view is None or names is None:
+        return ""
+    excluded = list(getattr(view, "excluded", ()))
+    model = getattr(problem, "_model", None)  # SupervisedNetProblem's user module
+    total = None
+    if isinstance(model, torch.nn.Module):
+        total = sum(int(p.numel()) for p in model.parameters())
+    what = f"exclude={excluded!r}" if excluded else "no exclude (every parameter)"
+    msg = (
+        f" The parameter views differ: the problem's genome is {view.numel} values "
+        f"({what}); the population was built with another `exclude` or `view`."
+    )
+    if total is not None and columns == total and excluded:
+        msg += " Its length is that of every parameter: it was built without `exclude`."
+    return msg + (
+        " Build both with the same view, e.g. train_snapshots(..., view=problem.view) or "
+        "the same `exclude` in both."
     )
