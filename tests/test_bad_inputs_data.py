@@ -157,6 +157,13 @@ BAD_LABEL_SETS = {
         TargetsDataset(_labels_with(38, -1)), "has label -1"
     ),
     "boolean labels": (data(labels=torch.arange(40) % 2 == 0), "integer class indices"),
+    "bad label in a Subset of torchvision-style targets": (
+        Subset(TargetsDataset(_labels_with(36, 5)), list(range(20, 40))), "has label 5"
+    ),
+    "bad label in a Subset of a Subset": (
+        Subset(Subset(data(labels=_labels_with(35, -2)), list(range(10, 40))), list(range(30))),
+        "has label -2",
+    ),
 }
 
 
@@ -165,6 +172,12 @@ def test_every_label_is_checked_at_construction(case, no_evaluation):
     dataset, message = BAD_LABEL_SETS[case]
     with pytest.raises(ValueError, match=message):
         problem(dataset=dataset, batch_size=4)
+
+
+def test_labels_outside_a_subset_are_not_checked():
+    labels = _labels_with(39, 7)
+    assert problem(dataset=Subset(TargetsDataset(labels), list(range(20)))).num_classes == 3
+    assert problem(dataset=Subset(data(labels=labels), list(range(20)))).num_classes == 3
 
 
 def test_label_error_names_the_fix():

@@ -203,20 +203,34 @@ def fetch_samples(
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor | None:
-    """Every label of ``dataset`` when it is cheap to know (tensor storage or a ``targets``
-    attribute, as torchvision data sets have), else ``None``."""
+    """Every label of ``dataset`` when it is cheap to know, else ``None``.
+
+    Cheap: tensor storage (a ``TensorDataset``) or a ``targets`` attribute (as torchvision
+    data sets have), directly or under a chain of ``Subset``s.
+    """
     storage = _tensor_storage(dataset)
     if storage is not None:
         tensors, index_map = storage
-        labels = tensors[1] if index_map is None else tensors[1][index_map]
+        labels: Any = tensors[1]
     else:
-        labels = getattr(dataset, "targets", None)
+        index_map = None
+        base = dataset
+        while isinstance(base, Subset):  # a Subset of a torchvision data set
+            idx = torch.as_tensor(base.indices, dtype=torch.int64)
+            index_map = idx if index_map is None else idx[index_map]
+            base = base.dataset
+        labels = getattr(base, "targets", None)
     if labels is None:
         return None
     try:
-        return torch.as_tensor(labels)
-    except (TypeError, ValueError, RuntimeError):
+        labels = torch.as_tensor(labels)
+        if index_map is not None:
+            labels = labels[index_map]
+    except (TypeError, ValueError, RuntimeError, IndexError):
         return None
+    if labels.ndim == 0 or len(labels) != len(dataset):
+        return None
+    return labels
 
 
 def dataset_labels_max(dataset: Dataset) -> int | None:
