@@ -540,3 +540,47 @@ def test_genome_length_hint_is_empty_without_a_view():
 
     plain = Problem("min", lambda x: x.sum(), solution_length=3, initial_bounds=(-1, 1))
     assert genome_length_hint(plain, 5) == ""
+
+
+# Row #63's neighbours: training checks the model against the data on one sample first,
+# so labels beyond the model's outputs and dtype or channel mistakes fail before training.
+TRAIN_FIT_CASES = {
+    "label 3 with 3 outputs": (mlp, data(labels=_labels_with(39, 3)),
+                               r"`train_set` has label 3 but `model` outputs only 3 logits"),
+    "label 10 with 3 outputs": (mlp, data(labels=_labels_with(0, 10)),
+                                r"`train_set` has label 10 .*at least 11 outputs"),
+    "float64 inputs": (mlp, TensorDataset(torch.randn(8, 4).double(), torch.arange(8) % 3),
+                       r"inputs are torch\.float64.*\.float\(\)"),
+    "model.double()": (lambda: mlp().double(), data(),
+                       r"model's parameters are torch\.float64.*\.double\(\)"),
+    "images without channel dimension": (
+        lambda: LeNet5(num_classes=3), TensorDataset(torch.rand(8, 28, 28), torch.arange(8) % 3),
+        r"one dimension fewer.*unsqueeze\(1\)",
+    ),
+    "wrong input width": (mlp, TensorDataset(torch.randn(8, 5), torch.arange(8) % 3),
+                          r"`model` failed on one input of `train_set` \(shape \(5,\)"),
+}
+TRAIN_ENTRY_POINTS = {
+    "train_snapshots": lambda m, d: train_snapshots(m, d, epochs=1, keep_last=1, progress=False),
+    "init_rs": lambda m, d: init_rs(m, d, m=2, epochs=1, progress=False),
+    "init_hp": lambda m, d: init_hp(m, d, m=2, epochs=1, progress=False),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(TRAIN_ENTRY_POINTS))
+@pytest.mark.parametrize("case", sorted(TRAIN_FIT_CASES))
+def test_training_checks_the_model_on_one_sample_first(entry, case, no_training):
+    make_model, dataset, message = TRAIN_FIT_CASES[case]
+    with pytest.raises(ValueError, match=message):
+        TRAIN_ENTRY_POINTS[entry](make_model(), dataset)
+
+
+def test_training_check_leaves_the_model_in_train_mode():
+    net = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Dropout(0.1), nn.Linear(5, 3))
+    net.train()
+    net[2].eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = train_snapshots(net, data(), epochs=1, keep_last=1, progress=False)
+    assert net.training and net[1].training and not net[2].training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert result.vectors.shape[0] == 1

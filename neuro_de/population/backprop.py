@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from tqdm.auto import tqdm
 
-from ..problems.checks import resolve_device
+from ..problems.checks import check_class_labels, model_failure_hint, resolve_device
 from ..problems.parameter_view import ParameterView
 from .result import SnapshotResult
 
@@ -186,6 +186,36 @@ def _check_labels(train_set: Dataset) -> None:
             f"{what} as low as {int(labels.min())}; class indices must be >= 0 (drop "
             "unlabelled samples, e.g. label -1, before training)."
         )
+
+
+def _check_model_fits(model: nn.Module, train_set: Dataset) -> None:
+    """Run ``model`` (in eval mode, without gradients) on the first sample of ``train_set``
+    and check the labels against its outputs, before any training step."""
+    x0 = train_set[0][0]
+    if not isinstance(x0, torch.Tensor):
+        return  # the DataLoader's collation decides; nothing cheap to check here
+    param = next(iter(model.parameters()), None)
+    x = x0.unsqueeze(0)
+    if param is not None:
+        x = x.to(param.device)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:
+        raise ValueError(
+            f"`model` failed on one input of `train_set` (shape {tuple(x0.shape)}, dtype "
+            f"{x0.dtype}, batched to 1 x ...): {err}. {model_failure_hint(model, x, err)}"
+        ) from err
+    finally:
+        for module, training in modes:
+            module.train(training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        return  # other output shapes: cross_entropy's own rules apply
+    tensors = _tensors_of(train_set)
+    labels = tensors[1] if tensors is not None else torch.as_tensor(train_set[0][1]).reshape(1)
+    check_class_labels(labels, int(out.shape[1]), name="train_set")
 
 
 class _Batches:
@@ -416,8 +446,11 @@ def train_snapshots(
             > epochs``, an unknown optimiser, ``lr <= 0``, a negative weight decay,
             ``mixup_alpha < 0``, ``label_smoothing`` outside ``[0, 1)``, an empty data set,
             or a ``view`` of another architecture; for labels that are not integer class
-            indices (float, one-hot or negative); for a ``device`` that is not a device or is
-            missing on this machine (e.g. ``"gpu"``, or ``"cuda"`` without a GPU).
+            indices (float, one-hot or negative) or exceed the model's outputs; for a model
+            that fails on the first sample (run once, in eval mode and without gradients,
+            before any training step; the message names a dtype mismatch or a missing
+            channel dimension); for a ``device`` that is not a device or is missing on this
+            machine (e.g. ``"gpu"``, or ``"cuda"`` without a GPU).
         TypeError: For a ``model`` that is not an ``nn.Module`` or a bad ``train_set``.
 
     References:
@@ -442,6 +475,7 @@ def train_snapshots(
     device = resolve_device(device)
     _check_dataset(train_set)
     view = _resolve_view(model, view, exclude)
+    _check_model_fits(model, train_set)
     return _train_run(
         model,
         train_set,

@@ -24,6 +24,7 @@ from .backprop import (
     TrainConfig,
     _check_dataset,
     _check_int,
+    _check_model_fits,
     _check_run_args,
     _resolve_view,
     _train_run,
@@ -148,6 +149,7 @@ def _run_all(
     vectors, buffers, excluded, meta = [], [], [], []
     first = _build(model, seeds[0])
     view = _resolve_view(first, view, exclude)
+    _check_model_fits(first, train_set)
     if not isinstance(model, nn.Module) and view.excluded:
         warnings.warn(
             f"{method} with a model_fn and a view that excludes {list(view.excluded)}: each run "
