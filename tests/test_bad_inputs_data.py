@@ -25,7 +25,7 @@ import neuro_de.population.backprop as backprop
 from neuro_de.algorithms import DE, PSO, SHADE, SaDE
 from neuro_de.data import load_dataset
 from neuro_de.models import LeNet5
-from neuro_de.population import init_hp, init_rs, train_snapshots
+from neuro_de.population import init_hp, init_rs, noise_population, train_snapshots
 from neuro_de.problems import ParameterView, SupervisedNetProblem
 
 HAS_CUDA = torch.cuda.is_available()
@@ -107,6 +107,9 @@ DEVICE_ENTRY_POINTS = {
     ),
     "init_rs": lambda d: init_rs(mlp(), data(), m=2, epochs=1, device=d, progress=False),
     "init_hp": lambda d: init_hp(mlp(), data(), m=2, epochs=1, device=d, progress=False),
+    "Population.to": lambda d: noise_population(
+        ParameterView(mlp()).to_vector(mlp()), m=3, std=0.1
+    ).to(d),
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..problems.checks import resolve_device
 from ..problems.parameter_view import ParameterView
 
 __all__ = ["Population", "SnapshotResult"]
@@ -149,9 +150,14 @@ class Population:
         )
 
     def to(self, device: str | torch.device) -> Population:
-        """Same population with :attr:`vectors` moved to ``device`` (the rest stays on CPU)."""
+        """Same population with :attr:`vectors` moved to ``device`` (the rest stays on CPU).
+
+        Raises:
+            ValueError: For a ``device`` that is not a device or is missing on this machine
+                (e.g. ``"gpu"``, or ``"cuda"`` without a GPU).
+        """
         return Population(
-            vectors=self.vectors.to(device),
+            vectors=self.vectors.to(resolve_device(device)),
             view=self.view,
             buffers=self.buffers,
             excluded=self.excluded,
