@@ -587,3 +587,34 @@ def test_training_check_leaves_the_model_in_train_mode():
     assert net.training and net[1].training and not net[2].training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert result.vectors.shape[0] == 1
+
+
+def test_population_from_another_view_names_the_views_through_de():
+    """Row 70 end to end: a population built without `exclude` given to DE on a problem
+    built with it: the error says the parameter views differ."""
+    from neuro_de.algorithms import DE
+    from neuro_de.problems import ParameterView, SupervisedNetProblem
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    data = torch.utils.data.TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    problem = SupervisedNetProblem(model, data, batch_size=8, exclude=["2"])
+    full = ParameterView(model).to_vector(model)
+    population = full.unsqueeze(0).repeat(6, 1)
+    with pytest.raises(ValueError, match="columns but the problem's solution_length") as err:
+        DE(problem, init_population=population)
+    assert "exclude" in str(err.value)
+
+
+def test_a_population_that_requires_grad_gives_ordinary_values():
+    """Row 29: the algorithm's population never requires grad."""
+    from evotorch import Problem
+
+    from neuro_de.algorithms import DE
+
+    problem = Problem("min", lambda x: (x * x).sum(-1), solution_length=3,
+                      initial_bounds=(-1.0, 1.0), vectorized=True, seed=0)
+    init = torch.randn(6, 3, requires_grad=True)
+    searcher = DE(problem, init_population=init)
+    searcher.step()
+    assert not searcher.population.values.requires_grad

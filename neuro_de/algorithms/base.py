@@ -148,14 +148,19 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
             return problem.generate_batch(popsize)
         d = problem.solution_length
         if init_population.shape[1] != d:
+            from ..problems.checks import genome_length_hint
+
+            columns = int(init_population.shape[1])
             raise ValueError(
-                f"`init_population` has {init_population.shape[1]} columns but the problem's "
-                f"solution_length is {d}."
+                f"`init_population` has {columns} columns but the problem's "
+                f"solution_length is {d}.{genome_length_hint(problem, columns)}"
             )
         if not bool(torch.isfinite(init_population).all()):
             raise ValueError("`init_population` contains NaN or inf values.")
         batch = SolutionBatch(problem, popsize, empty=True)
-        batch.access_values()[:] = init_population.to(device=batch.device, dtype=problem.dtype)
+        # detached: a population that requires grad leaves the algorithm's values ordinary
+        batch.access_values()[:] = init_population.detach().to(device=batch.device,
+                                                              dtype=problem.dtype)
         return batch
 
     def _make_getter(self, key: str) -> Callable[[], float]:
