@@ -49,11 +49,52 @@ class RunInterrupted(RuntimeError):
         super().__init__(f"stopped by {name}{where}. Rerun with --resume to continue.")
 
 
+def check_writable(path: str | os.PathLike, what: str = "checkpoint") -> Path:
+    """Refuse, before any compute, a ``path`` that cannot be written.
+
+    Args:
+        path: The file the run will write (its parent folders are created as needed).
+        what: The argument's name, used in the message.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        IsADirectoryError: ``path`` is an existing directory.
+        PermissionError: the folder that would hold ``path`` cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"`{what}`={str(path)!r} is an existing directory; give a file path inside it, "
+            f"e.g. {str(path / 'run.pt')!r}."
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"`{what}`={str(path)!r} cannot be written: {str(folder)!r} is not a writable "
+            "folder. Choose a path in a folder you can write."
+        )
+    return path
+
+
 def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot create the folder of {str(path)!r}: "
+                        f"{err.strerror}") from err
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is an existing directory; give a file path.")
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{threading.get_ident()}")
     try:
-        with open(tmp, "wb") as fh:
+        try:
+            fh = open(tmp, "wb")
+        except OSError as err:
+            raise type(err)(err.errno, f"cannot write {str(path)!r}: {err.strerror}") from err
+        with fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

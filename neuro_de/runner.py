@@ -12,7 +12,14 @@ import torch
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm
 from evotorch.logging import PandasLogger
 
-from .checkpoint import RunInterrupted, SignalGuard, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    RunInterrupted,
+    SignalGuard,
+    _check_loadable,
+    check_writable,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .distributed import any_rank
 
 __all__ = [
@@ -53,9 +60,25 @@ class RunLogger(PandasLogger):
         """Replace the collected rows (e.g. with a checkpoint's)."""
         self._data = [dict(r) for r in rows]
 
+    def to_dataframe(self, *args, **kwargs):
+        """The rows as a data frame, columns in the order of the latest row.
+
+        Restored rows hold only the scalar items a checkpoint keeps, so without this a
+        resumed run's columns would come in another order than an uninterrupted run's.
+        """
+        frame = super().to_dataframe(*args, **kwargs)
+        if self._data:
+            order = [c for c in self._data[-1] if c in frame.columns]
+            frame = frame[order + [c for c in frame.columns if c not in order]]
+        return frame
+
 
 def _scalar_rows(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in rows]
+
+
+class MissingCheckpointWarning(UserWarning):
+    """``evolve(resume=True)`` found no checkpoint and starts the run over."""
 
 
 def evolve(
@@ -68,7 +91,7 @@ def evolve(
     loggers: tuple[Callable[[SearchAlgorithm], Any], ...] = (),
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
-    resume: bool = False,
+    resume: bool | str = False,
     meta: Mapping[str, Any] | None = None,
     guard: SignalGuard | None = None,
     write_checkpoints: bool = True,
@@ -82,7 +105,10 @@ def evolve(
     ``checkpoint_every`` generations, at the end, and when ``guard`` reports SIGINT/SIGTERM
     (then :class:`~neuro_de.checkpoint.RunInterrupted` is raised). With ``resume=True`` an
     existing checkpoint is loaded first and the run continues exactly where it stopped;
-    without one the run starts from the beginning.
+    without one the run starts from the beginning with a warning (``resume="if-present"``:
+    silently). Everything a save checks (the path is a writable file, ``meta`` is
+    serialisable, the algorithm has ``state_dict()``) is checked before the first
+    generation, so a bad checkpoint setting never loses a run.
 
     Args:
         searcher: A freshly built search algorithm (on resume, built as for the original).
@@ -94,7 +120,10 @@ def evolve(
             ``lambda s: StdOutLogger(s, interval=10)`` or EvoTorch's ``MlflowLogger``.
         checkpoint: Checkpoint file of this run, or ``None``.
         checkpoint_every: Save every N generations (0: only at the end and on a signal).
-        resume: Continue from ``checkpoint`` when it exists.
+        resume: ``True``: continue from ``checkpoint``; when the file is missing (a
+            mistyped path?) a :class:`MissingCheckpointWarning` says the run starts over.
+            ``"if-present"``: continue when the file exists, start silently otherwise (a
+            script that always passes ``--resume``). ``False``: start over.
         meta: Facts saved with the checkpoint and required to match on resume (e.g. the
             model name, seed, algorithm and genome length).
         guard: A :class:`~neuro_de.checkpoint.SignalGuard` to poll; ``None`` installs one
@@ -118,9 +147,27 @@ def evolve(
         checkpoint_every < 0
     ):
         raise ValueError(f"`checkpoint_every` must be an integer >= 0, got {checkpoint_every!r}.")
+    if not isinstance(resume, bool) and resume != "if-present":
+        raise ValueError(f"`resume` must be True, False or 'if-present', got {resume!r}.")
     if resume and checkpoint is None:
-        raise ValueError("`resume=True` needs a `checkpoint` path.")
+        raise ValueError(f"`resume={resume!r}` needs a `checkpoint` path.")
+    if resume is True and not os.path.exists(checkpoint):
+        warnings.warn(
+            f"resume=True but there is no checkpoint at {str(checkpoint)!r}; the run starts "
+            "from generation 0. Check the path, or pass resume='if-present' when starting "
+            "over is intended.", MissingCheckpointWarning, stacklevel=2,
+        )
     meta = dict(meta or {})
+    if checkpoint is not None and write_checkpoints:
+        # every check a save would make, made now: a late failure would lose the run
+        check_writable(checkpoint, "checkpoint")
+        _check_loadable(meta, "`meta`")
+        if not callable(getattr(searcher, "state_dict", None)):
+            raise TypeError(
+                f"evolve(checkpoint=...) needs an algorithm with state_dict()/"
+                f"load_state_dict(); {type(searcher).__name__} has none (EvoTorch's own "
+                "algorithms). Use a neuro_de algorithm, or run without `checkpoint`."
+            )
     logger = RunLogger(searcher)
     for make_logger in loggers:
         make_logger(searcher)

@@ -91,7 +91,10 @@ class FixedStrategies(StrategySelector):
     r"""Strategies drawn independently with fixed probabilities (uniform by default).
 
     Args:
-        probabilities: One per strategy (normalised here); ``None``: uniform.
+        probabilities: One weight per strategy, each >= 0 and not all 0; ``None``: uniform.
+            The weights are divided by their sum, so they need not add up to 1:
+            ``(1, 1, 2)`` means 25%, 25% and 50%. This is intended (weights are a natural
+            way to write them), so no warning is given when the sum is not 1.
     """
 
     def __init__(self, probabilities: Sequence[float] | None = None):
@@ -99,9 +102,11 @@ class FixedStrategies(StrategySelector):
         self._given = None
         if probabilities is not None:
             p = torch.as_tensor([float(v) for v in probabilities], dtype=torch.float64)
-            if p.numel() == 0 or bool((p < 0).any()) or float(p.sum()) <= 0:
+            if (p.numel() == 0 or not bool(torch.isfinite(p).all()) or bool((p < 0).any())
+                    or float(p.sum()) <= 0):
                 raise ValueError(
-                    f"Strategy probabilities must be >= 0 and not all 0, got {p.tolist()}."
+                    "Strategy probabilities must be finite, >= 0 and not all 0, got "
+                    f"{p.tolist()}."
                 )
             self._given = p / p.sum()
         self._p = self._given

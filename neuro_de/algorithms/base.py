@@ -86,6 +86,13 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
                 "The problem must have a fixed `solution_length` (a numeric vector problem)."
             )
         problem.ensure_numeric()
+        if not (problem.dtype.is_floating_point if isinstance(problem.dtype, torch.dtype)
+                else True):
+            raise TypeError(
+                f"{type(self).__name__} needs a floating-point problem, got "
+                f"dtype={problem.dtype}. Build the problem with dtype=torch.float32 "
+                "(DE mutations produce real-valued vectors)."
+            )
         SearchAlgorithm.__init__(self, problem)
 
         popsize = self._check_popsize(popsize, init_population, min_popsize)
@@ -154,6 +161,14 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
             raise ValueError(
                 f"`init_population` has {columns} columns but the problem's "
                 f"solution_length is {d}.{genome_length_hint(problem, columns)}"
+            )
+        if init_population.device.type == "meta" or (
+            init_population.device.type != torch.device(problem.device).type
+            and init_population.device.type != "cpu"
+        ):
+            raise ValueError(
+                f"`init_population` is on device {init_population.device}, the problem on "
+                f"{problem.device}. Move it first: init_population.to({str(problem.device)!r})."
             )
         if not bool(torch.isfinite(init_population).all()):
             raise ValueError("`init_population` contains NaN or inf values.")

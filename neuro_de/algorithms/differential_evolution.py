@@ -148,7 +148,9 @@ class DifferentialEvolution(PopulationAlgorithm):
             raise ValueError(
                 f"`bounds_handling` must be one of {BOUND_HANDLERS}, got {bounds_handling!r}."
             )
-        if isinstance(archive_rate, bool) or not archive_rate >= 0:
+        if isinstance(archive_rate, bool) or not isinstance(archive_rate, (int, float)) or not (
+            archive_rate >= 0
+        ):
             raise ValueError(f"`archive_rate` must be a number >= 0, got {archive_rate!r}.")
         self.pool, self.selector, self.parameters = pool, selector, parameters
         self.population_schedule = population_schedule

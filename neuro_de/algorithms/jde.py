@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from evotorch import Problem
 
-from ..adaptation import Generation, Outcome, ParameterRule
+from ..adaptation import Generation, Outcome, ParameterRule, check_range
 from .differential_evolution import DifferentialEvolution
 
 __all__ = ["JDE", "JDEParameters"]
@@ -104,9 +104,10 @@ class JDE(DifferentialEvolution):
         bounds_handling: str = "clip",
     ):
         """Build the algorithm; the class docstring describes every argument."""
-        lo, hi = float(F_range[0]), float(F_range[1])
+        lo, hi = check_range("F_range", F_range, 0.0, 2.0)
+        c_lo, c_hi = check_range("CR_range", CR_range, 0.0, 1.0)
         F_init = min(max(0.5, lo), hi)
-        CR_init = min(max(0.9, float(CR_range[0])), float(CR_range[1]))
+        CR_init = min(max(0.9, c_lo), c_hi)
         rule = JDEParameters(tau_F=tau_F, tau_CR=tau_CR, F_init=F_init, CR_init=CR_init,
                              F_range=F_range, CR_range=CR_range)
         super().__init__(problem, popsize=popsize, init_population=init_population,

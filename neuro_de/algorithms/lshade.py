@@ -131,6 +131,10 @@ class LSHADE(DifferentialEvolution):
         if popsize is None and init_population is None:
             popsize = 18 * int(problem.solution_length)
         initial = popsize if popsize is not None else int(init_population.shape[0])
+        if isinstance(initial, bool) or not isinstance(initial, int) or initial < min_popsize:
+            raise ValueError(
+                f"LSHADE needs an integer `popsize` >= min_popsize={min_popsize}, got {initial!r}."
+            )
         rule = LSHADEParameters(memory_size=memory_size, F_range=F_range, CR_range=CR_range)
         super().__init__(
             problem, popsize=popsize, init_population=init_population,

@@ -62,6 +62,10 @@ class SHADE(DifferentialEvolution):
         bounds_handling: str = "midpoint",
     ):
         """Build the algorithm; the class docstring describes every argument."""
+        if isinstance(p_max, bool) or not isinstance(p_max, (int, float)) or not (
+            0 < p_max <= 1
+        ):
+            raise ValueError(f"`p_max` must be a number in (0, 1], got {p_max!r}.")
         rule = SuccessHistoryParameters(
             memory_size=memory_size, F_scale=F_scale, CR_scale=CR_scale, cr_mean=cr_mean,
             F_range=F_range, CR_range=CR_range,
