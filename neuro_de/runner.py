@@ -77,6 +77,41 @@ def _scalar_rows(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if isinstance(v, (int, float))} for r in rows]
 
 
+def _observation_stats(problem) -> dict | None:
+    """GymNE's observation-normalisation statistics as tensors (``None``: the problem has
+    none), so that a resume continues with them instead of starting them over."""
+    if not getattr(problem, "observation_normalization", False) or not callable(
+        getattr(problem, "get_observation_stats", None)
+    ):
+        return None
+    norm = problem.get_observation_stats()._rn  # EvoTorch's RunningStat wraps a RunningNorm
+    if norm is None or norm.count == 0:
+        return {"count": 0}
+    return {"count": int(norm.count), "sum": norm.sum.detach().cpu().clone(),
+            "sum_of_squares": norm.sum_of_squares.detach().cpu().clone()}
+
+
+def _restore_observation_stats(problem, stats: dict | None) -> None:
+    if stats is None:
+        return
+    if _observation_stats(problem) is None:
+        raise ValueError(
+            "The checkpoint holds observation-normalisation statistics but this run's problem "
+            "does not normalise observations; build it as for the original run."
+        )
+    from evotorch.neuroevolution.net.runningnorm import RunningNorm
+    from evotorch.neuroevolution.net.runningstat import RunningStat
+
+    restored = RunningStat()
+    if stats["count"]:
+        norm = RunningNorm(shape=stats["sum"].shape, dtype="float32", device="cpu")
+        norm._sum = stats["sum"].to(norm.dtype)
+        norm._sum_of_squares = stats["sum_of_squares"].to(norm.dtype)
+        norm._count = int(stats["count"])
+        restored._rn = norm
+    problem.set_observation_stats(restored)
+
+
 class MissingCheckpointWarning(UserWarning):
     """``evolve(resume=True)`` found no checkpoint and starts the run over."""
 
@@ -175,6 +210,7 @@ def evolve(
     if resume and os.path.exists(checkpoint):
         state = load_checkpoint(checkpoint, expect=meta)
         searcher.load_state_dict(state["algorithm"])
+        _restore_observation_stats(searcher.problem, state.get("observation_stats"))
         logger.restore(state["log"])
         start = int(state["generation"])
         if start > generations:
@@ -184,9 +220,11 @@ def evolve(
 
     def save(done: int) -> None:
         if checkpoint is not None and write_checkpoints:
+            obs = _observation_stats(searcher.problem)
             save_checkpoint(
                 {"generation": done, "algorithm": searcher.state_dict(),
-                 "log": _scalar_rows(logger.rows)},
+                 "log": _scalar_rows(logger.rows),
+                 **({} if obs is None else {"observation_stats": obs})},
                 checkpoint, meta=meta,
             )
 

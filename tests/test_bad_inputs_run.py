@@ -272,3 +272,47 @@ def test_resumed_frame_keeps_the_column_order(tmp_path):
                      progress=False)
     assert list(resumed.columns) == list(whole.columns)
     assert len(resumed) == 4
+
+
+class NormalisingProblem(Problem):
+    """A vector problem with GymNE's observation-statistics interface (row #56)."""
+
+    def __init__(self):
+        from evotorch.neuroevolution.net.runningstat import RunningStat
+
+        super().__init__("min", lambda x: (x * x).sum(-1), solution_length=5,
+                         initial_bounds=(-1, 1), vectorized=True, seed=0)
+        self.observation_normalization = True
+        self._obs = RunningStat()
+
+    def get_observation_stats(self):
+        return self._obs
+
+    def set_observation_stats(self, rs):
+        self._obs.reset()
+        self._obs.update(rs)
+
+
+class Observing(DE):
+    def _step(self):
+        self.problem.get_observation_stats().update(torch.randn(3).numpy())
+        super()._step()
+
+
+def test_observation_stats_survive_a_resume(tmp_path):  # row #56
+    first = Observing(NormalisingProblem(), popsize=8)
+    evolve(first, 3, checkpoint=tmp_path / "run.pt", progress=False)
+    before = first.problem.get_observation_stats()
+    second = Observing(NormalisingProblem(), popsize=8)
+    evolve(second, 3, checkpoint=tmp_path / "run.pt", resume=True, progress=False)
+    after = second.problem.get_observation_stats()
+    assert after.count == before.count == 3
+    assert torch.allclose(torch.as_tensor(after.sum), torch.as_tensor(before.sum))
+
+
+def test_observation_stats_need_a_normalising_problem(tmp_path):
+    evolve(Observing(NormalisingProblem(), popsize=8), 2, checkpoint=tmp_path / "run.pt",
+           progress=False)
+    with pytest.raises(ValueError, match=r"observation-normalisation statistics.*as for the"):
+        evolve(Observing(problem(), popsize=8), 3, checkpoint=tmp_path / "run.pt", resume=True,
+               progress=False)

@@ -97,6 +97,8 @@ class DifferentialEvolution(PopulationAlgorithm):
         problem: A single-objective EvoTorch problem (minimised or maximised).
         popsize: Population size :math:`N` (optional when ``init_population`` is given).
         init_population: Optional ``(N, d)`` starting individuals (e.g. network snapshots).
+            A CPU tensor is copied to the problem's device and dtype; a tensor on another
+            device (another GPU, ``meta``) is refused, naming both devices.
         strategies: The mutation strategies: a name, a list, a
             :class:`~neuro_de.operators.StrategyPool`, or a ``{strategy: probability}``
             mapping (fixed probabilities; then leave ``selector`` out).

@@ -53,7 +53,8 @@ class PSO(PopulationAlgorithm):
     Args:
         problem: A single-objective EvoTorch problem.
         popsize: Swarm size.
-        init_population: Optional ``(N, d)`` starting positions.
+        init_population: Optional ``(N, d)`` starting positions (a CPU tensor is copied to
+            the problem's device; one on another device is refused, naming both).
         mode: ``"inertia"`` or ``"constriction"``.
         c1, c2: Acceleration coefficients (defaults per mode).
         inertia: ``(w_start, w_end)`` for the inertia mode.
