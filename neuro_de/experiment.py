@@ -516,7 +516,8 @@ class SeedRun:
                 searcher, generations, progress=self.progress,
                 desc=f"seed {self.seed} {method}", loggers=tuple(map(keep, factories)),
                 checkpoint=self.checkpoint(method), checkpoint_every=a.checkpoint_every,
-                resume=a.resume,
+                resume="if-present" if a.resume else False,  # a later method may not have
+                # started: the recipes check up front that the checkpoint folder has a run
                 meta={**self.meta, "method": method, "genome": problem.solution_length,
                       "batch_size": batch_size or a.batch_size,
                       "generations_per_batch": a.generations_per_batch},

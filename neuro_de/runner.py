@@ -112,10 +112,6 @@ def _restore_observation_stats(problem, stats: dict | None) -> None:
     problem.set_observation_stats(restored)
 
 
-class MissingCheckpointWarning(UserWarning):
-    """``evolve(resume=True)`` found no checkpoint and starts the run over."""
-
-
 def evolve(
     searcher: SearchAlgorithm,
     generations: int,
@@ -140,8 +136,9 @@ def evolve(
     ``checkpoint_every`` generations, at the end, and when ``guard`` reports SIGINT/SIGTERM
     (then :class:`~neuro_de.checkpoint.RunInterrupted` is raised). With ``resume=True`` an
     existing checkpoint is loaded first and the run continues exactly where it stopped;
-    without one the run starts from the beginning with a warning (``resume="if-present"``:
-    silently). Everything a save checks (the path is a writable file, ``meta`` is
+    without one it is an error (a mistyped path must not restart a long run silently);
+    ``resume="if-present"`` starts from the beginning when there is no checkpoint yet.
+    Everything a save checks (the path is a writable file, ``meta`` is
     serialisable, the algorithm has ``state_dict()``) is checked before the first
     generation, so a bad checkpoint setting never loses a run.
 
@@ -155,10 +152,11 @@ def evolve(
             ``lambda s: StdOutLogger(s, interval=10)`` or EvoTorch's ``MlflowLogger``.
         checkpoint: Checkpoint file of this run, or ``None``.
         checkpoint_every: Save every N generations (0: only at the end and on a signal).
-        resume: ``True``: continue from ``checkpoint``; when the file is missing (a
-            mistyped path?) a :class:`MissingCheckpointWarning` says the run starts over.
-            ``"if-present"``: continue when the file exists, start silently otherwise (a
-            script that always passes ``--resume``). ``False``: start over.
+        resume: ``True``: continue from ``checkpoint``, which must exist
+            (``FileNotFoundError`` naming the path otherwise). ``"if-present"``: continue
+            when the file exists, start from the beginning otherwise (a script that always
+            resumes, e.g. a recipe whose later methods have not started yet). ``False``:
+            start over.
         meta: Facts saved with the checkpoint and required to match on resume (e.g. the
             model name, seed, algorithm and genome length).
         guard: A :class:`~neuro_de.checkpoint.SignalGuard` to poll; ``None`` installs one
@@ -187,10 +185,9 @@ def evolve(
     if resume and checkpoint is None:
         raise ValueError(f"`resume={resume!r}` needs a `checkpoint` path.")
     if resume is True and not os.path.exists(checkpoint):
-        warnings.warn(
-            f"resume=True but there is no checkpoint at {str(checkpoint)!r}; the run starts "
-            "from generation 0. Check the path, or pass resume='if-present' when starting "
-            "over is intended.", MissingCheckpointWarning, stacklevel=2,
+        raise FileNotFoundError(
+            f"resume=True but there is no checkpoint at {str(checkpoint)!r}. Check the path, "
+            "or pass resume='if-present' to start from the beginning when there is none."
         )
     meta = dict(meta or {})
     if checkpoint is not None and write_checkpoints:

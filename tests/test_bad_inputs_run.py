@@ -27,7 +27,7 @@ from neuro_de.algorithms import (
     SAShadeTriEnsin,
 )
 from neuro_de.checkpoint import export_network
-from neuro_de.runner import MissingCheckpointWarning, evolve
+from neuro_de.runner import evolve
 
 
 def problem(dtype=torch.float32):
@@ -195,15 +195,16 @@ def test_evotorch_algorithm_with_checkpoint(tmp_path):  # row #55
     assert s.step_count == 0
 
 
-def test_resume_missing_checkpoint_warns(tmp_path):  # row #52
-    with pytest.warns(MissingCheckpointWarning, match=r"no checkpoint at .*mistyped\.pt.*"
-                      r"if-present"):
-        evolve(searcher(), 1, checkpoint=tmp_path / "mistyped.pt", resume=True, progress=False)
+def test_resume_missing_checkpoint_is_an_error(tmp_path):  # row #52
+    s = searcher()
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*mistyped\.pt.*if-present"):
+        evolve(s, 1, checkpoint=tmp_path / "mistyped.pt", resume=True, progress=False)
+    assert s.step_count == 0
 
 
 def test_resume_if_present_is_silent(tmp_path, recwarn):
     evolve(searcher(), 1, checkpoint=tmp_path / "run.pt", resume="if-present", progress=False)
-    assert not [w for w in recwarn if issubclass(w.category, MissingCheckpointWarning)]
+    assert not [w for w in recwarn if "checkpoint" in str(w.message)]
     frame = evolve(searcher(), 2, checkpoint=tmp_path / "run.pt", resume="if-present",
                    progress=False)
     assert len(frame) == 2
