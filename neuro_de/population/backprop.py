@@ -29,7 +29,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from tqdm.auto import tqdm
 
-from ..problems.checks import check_class_labels, model_failure_hint, resolve_device
+from ..problems.checks import (
+    check_class_labels,
+    first_item,
+    model_failure_hint,
+    resolve_device,
+)
 from ..problems.parameter_view import ParameterView
 from .result import SnapshotResult
 
@@ -161,16 +166,8 @@ def _check_labels(train_set: Dataset) -> None:
     if tensors is not None:
         labels, what = tensors[1], "`train_set`'s labels are"
     else:
-        try:
-            item = train_set[0]
-        except Exception as err:
-            raise ValueError(f"`train_set[0]` failed ({err}); pass a map-style Dataset.") from err
-        if not isinstance(item, (tuple, list)) or len(item) < 2:
-            raise ValueError(
-                "`train_set` must yield (input, label) pairs; train_set[0] is a "
-                f"{type(item).__name__}. Wrap inputs and labels in a TensorDataset(x, y)."
-            )
-        labels, what = torch.as_tensor(item[1]).reshape(1), "train_set[0]'s label is"
+        label = first_item(train_set, name="train_set")[1]
+        labels, what = torch.as_tensor(label).reshape(1), "train_set[0]'s label is"
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(
             f"{what} {labels.dtype}, but training uses the cross-entropy of integer class "

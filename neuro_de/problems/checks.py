@@ -196,3 +196,18 @@ def genome_length_hint(problem: Any, columns: int) -> str:
         " Build both with the same view, e.g. train_snapshots(..., view=problem.view) or "
         "the same `exclude` in both."
     )
+
+
+def first_item(dataset: Any, *, name: str = "dataset") -> tuple[Any, Any]:
+    """``dataset[0]`` as an ``(input, label)`` pair, or a clear error naming the argument
+    ``name``: indexing failed (not a map-style Dataset), or the item is not a pair."""
+    try:
+        item = dataset[0]
+    except Exception as err:
+        raise ValueError(f"`{name}[0]` failed ({err}); pass a map-style Dataset.") from err
+    if not isinstance(item, (tuple, list)) or len(item) < 2:
+        raise ValueError(
+            f"`{name}` must yield (input, label) pairs; {name}[0] is a "
+            f"{type(item).__name__}. Wrap inputs and labels in a TensorDataset(x, y)."
+        )
+    return item[0], item[1]

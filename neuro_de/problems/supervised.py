@@ -51,7 +51,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .batching import MinibatchStream, dataset_labels, fetch_samples
-from .checks import check_class_labels, model_failure_hint, resolve_device
+from .checks import check_class_labels, first_item, model_failure_hint, resolve_device
 from .evaluation import (
     autocast_context,
     batchnorm_modules,
@@ -1133,16 +1133,7 @@ def _warn_if_probabilities(template: nn.Module, out: torch.Tensor) -> None:
 
 
 def _first_pair(dataset: Dataset, *, class_labels: bool = True) -> tuple[Any, Any]:
-    try:
-        item = dataset[0]
-    except Exception as err:
-        raise ValueError(f"`dataset[0]` failed ({err}); pass a map-style Dataset.") from err
-    if not isinstance(item, (tuple, list)) or len(item) < 2:
-        raise ValueError(
-            "`dataset` must yield (input, label) pairs; dataset[0] is a "
-            f"{type(item).__name__}. Wrap inputs and labels in a TensorDataset(x, y)."
-        )
-    x0, y0 = item[0], item[1]
+    x0, y0 = first_item(dataset, name="dataset")
     if not isinstance(x0, torch.Tensor):
         raise ValueError(
             f"`dataset` must yield (input, label) pairs with a tensor input; dataset[0][0] is a "
