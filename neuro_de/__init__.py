@@ -8,7 +8,7 @@ The subpackages load on first use, so ``import neuro_de`` stays cheap (a recipe'
 
 Subpackages: ``adaptation``, ``algorithms``, ``baselines``, ``checkpoint``, ``data``,
 ``distributed``, ``dynamics``, ``experiment``, ``loggers``, ``models``, ``operators``, ``options``,
-``population``, ``problems``, ``reporting``, ``runner``.
+``population``, ``problems``, ``reporting``, ``robustness``, ``runner``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _SUBMODULES = frozenset({
     "adaptation", "algorithms", "baselines", "checkpoint", "data", "distributed", "dynamics",
     "experiment", "loggers", "models", "operators", "options", "population", "problems",
-    "reporting", "runner",
+    "reporting", "robustness", "runner",
 })
 
 __all__ = ["__version__", *sorted(_SUBMODULES)]

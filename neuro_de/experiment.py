@@ -370,6 +370,8 @@ class SeedRun:
         self.meta = {"recipe": recipe, **meta, "seed": seed}
         _check_meta(self.meta, "meta")  # now, not at the first checkpoint save
         self._snaps = None
+        #: The winner network of each method :meth:`evolve` ran, by method name.
+        self.winners: dict[str, nn.Module] = {}
 
     def checkpoint(self, name: str) -> str | None:
         """Checkpoint file ``<dir>/seed<k>/<name>.pt``, or ``None`` without --checkpoint-dir."""
@@ -532,6 +534,7 @@ class SeedRun:
         winner = select_on_heldout(problem, values, self.eval_data(self.splits.heldout),
                                    network=lambda vector: self.network(problem, vector))
         network = self.network(problem, values[winner])
+        self.winners[method] = network
         extra = {"winner": winner} if self.winner_column else {}
         row = self.test_row(method, self.score(problem, network), **extra, seconds=seconds)
         if not self.is_main:

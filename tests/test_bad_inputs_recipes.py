@@ -11,7 +11,7 @@ import pytest
 import torch
 from recipe_helpers import load_recipe
 
-LENET = ("lenet_mnist", "compare", "ablation", "sweeps")
+LENET = ("lenet_mnist", "compare", "ablation", "sweeps", "robustness")
 ALL = (*LENET, "resnet_imagenet")
 
 

@@ -42,7 +42,7 @@ def test_lenet_mnist_help_lists_every_option():
             assert flag in out
 
 
-ALL_RECIPES = ("lenet_mnist", "compare", "ablation", "sweeps", "resnet_imagenet")
+ALL_RECIPES = ("lenet_mnist", "compare", "ablation", "sweeps", "resnet_imagenet", "robustness")
 
 
 @pytest.mark.parametrize("name", ALL_RECIPES)
