@@ -206,6 +206,8 @@ def test_registry_names():
         "lenet5",
         "mlp",
         "rnn",
+        "conv1d",
+        "conv1d_pilot",
         "resnet18",
         "resnet34",
         "resnet50",

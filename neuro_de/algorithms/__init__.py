@@ -1,6 +1,7 @@
 """EvoTorch search algorithms: the DE family composed of components, and PSO."""
 
 from .base import PopulationAlgorithm, mean_pairwise_distance
+from .block_ga import BlockCodeGA
 from .de import DE
 from .differential_evolution import DifferentialEvolution, PopulationSchedule
 from .hybrid import PAPER_STRATEGIES, SAShadeTriEnsin
@@ -12,6 +13,7 @@ from .sade import SADE_STRATEGIES, SaDE
 from .shade import SHADE
 
 __all__ = [
+    "BlockCodeGA",
     "DE",
     "DifferentialEvolution",
     "JADE",

@@ -23,9 +23,25 @@ from .datasets import (
     to_tensors,
 )
 from .idx import read_idx
+from .mnist1d import (
+    MNIST1D_DEFAULT_SEED,
+    MNIST1D_LENGTH,
+    SignalInfo,
+    SignalTensorDataset,
+    load_mnist1d,
+    mnist1d_arrays,
+    mnist1d_cache_path,
+)
 from .splits import DataSplits, load_splits, split_sizes, train_heldout_split
 
 __all__ = [
+    "MNIST1D_DEFAULT_SEED",
+    "MNIST1D_LENGTH",
+    "SignalInfo",
+    "SignalTensorDataset",
+    "load_mnist1d",
+    "mnist1d_arrays",
+    "mnist1d_cache_path",
     "BUNDLED_ROOT",
     "DATA_ENV_VAR",
     "DIGITS_SPLIT_SEED",

@@ -1,9 +1,12 @@
-"""Networks to evolve: LeNet-1, LeNet-5, an MLP, an RNN, torchvision ResNet and MobileNet.
+"""Networks to evolve: LeNet-1, LeNet-5, an MLP, an RNN, a 1-D CNN, torchvision ResNet and
+MobileNet.
 
 All classifiers map ``(N, C, H, W)`` images to ``(N, num_classes)`` logits.
 :func:`build_model` builds any of them by name for a data set's shape.
 """
 
+from .blocks import BlockPartition
+from .conv1d import Conv1DNet, conv1d_pilot
 from .lenet import LeNet1, LeNet5
 from .mlp import MLP
 from .registry import ModelFactory, available_models, build_model, register_model
@@ -11,6 +14,9 @@ from .rnn import RNNClassifier
 from .torchvision_models import MOBILENET_VERSIONS, RESNET_DEPTHS, mobilenet, resnet
 
 __all__ = [
+    "BlockPartition",
+    "Conv1DNet",
+    "conv1d_pilot",
     "LeNet1",
     "LeNet5",
     "MLP",

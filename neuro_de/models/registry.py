@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from .conv1d import Conv1DNet, conv1d_pilot
 from .lenet import LeNet1, LeNet5
 from .mlp import MLP
 from .rnn import RNNClassifier
@@ -53,11 +54,22 @@ def _torchvision(
     return fn(arch, **_given(in_channels=in_channels, num_classes=num_classes), **kwargs)
 
 
+def _conv1d(
+    fn: Callable[..., nn.Module], *, in_channels, num_classes, image_size, **kwargs
+) -> nn.Module:
+    # 1-D signals: a given image_size is the signal length (``length=`` works too).
+    if image_size is not None:
+        kwargs.setdefault("length", image_size)
+    return fn(**_given(in_channels=in_channels, num_classes=num_classes), **kwargs)
+
+
 _REGISTRY: dict[str, ModelFactory] = {
     "lenet1": partial(_lenet, LeNet1),
     "lenet5": partial(_lenet, LeNet5),
     "mlp": _mlp,
     "rnn": _rnn,
+    "conv1d": partial(_conv1d, Conv1DNet),
+    "conv1d_pilot": partial(_conv1d, conv1d_pilot),
     **{f"resnet{d}": partial(_torchvision, resnet, d) for d in (18, 34, 50, 101)},
     **{
         f"mobilenet_{v}": partial(_torchvision, mobilenet, v)
@@ -95,13 +107,14 @@ def build_model(
 
     Args:
         name: One of :func:`available_models` (case-insensitive): ``lenet1``, ``lenet5``,
-            ``mlp``, ``rnn``, ``resnet18/34/50/101``, ``mobilenet_v2``,
+            ``mlp``, ``rnn``, ``conv1d``, ``conv1d_pilot`` (1-D signals such as
+            MNIST-1D), ``resnet18/34/50/101``, ``mobilenet_v2``,
             ``mobilenet_v3_small``, ``mobilenet_v3_large``.
         in_channels: Input channels (default: the model's own, 1 for the LeNets, MLP and
             RNN, 3 for the torchvision models).
         num_classes: Output width (default: 10, or 1000 for the torchvision models).
         image_size: Side of the square input image (default 28; ignored by the
-            torchvision models, which pool globally).
+            torchvision models, which pool globally); the signal length for ``conv1d``.
         **kwargs: Passed to the model, e.g. ``activation="relu"`` (LeNets),
             ``hidden=(256,)`` (MLP), ``cell="gru"`` (RNN), ``weights=...`` (torchvision).
 

@@ -1,6 +1,24 @@
-"""Pure tensor operators of differential evolution: index sampling, mutation strategies and
-their pool, crossover, bound repair, p-best picks and one-to-one selection."""
+"""Operators: the pure tensor operators of differential evolution (index sampling, mutation
+strategies and their pool, crossover, bound repair, p-best picks, one-to-one selection) and
+the discrete-genome operators of the NE-SGD GA (one-point and uniform crossover with a
+probability, bit-flip mutations and environmental selections, written as EvoTorch operators
+so that EvoTorch's own GA can use them too; the hierarchical-clustering suppression, a pure
+function of codes and utilities)."""
 
+from .binary import (
+    BitFlipMutation,
+    CrossOverWithProb,
+    EnvironmentalSelection,
+    OnePointCrossOverWithProb,
+    PerBitFlipMutation,
+    RouletteSelection,
+    TournamentSelection,
+    TruncationSelection,
+    UniformCrossOverWithProb,
+    distinct_parent_pairs,
+    keep_elite,
+    tournament_winners,
+)
 from .bounds import BOUND_HANDLERS, clamp_bounds, inside_bounds, repair_bounds
 from .crossover import binomial_crossover, binomial_mask
 from .indices import sample_distinct
@@ -21,9 +39,26 @@ from .strategies import (
     trigonometric_coefficients,
     trigonometric_weights,
 )
+from .suppression import SuppressionResult, agglomerative_clusters, code_distances, suppress
 from .uniform import random_int16
 
 __all__ = [
+    "BitFlipMutation",
+    "CrossOverWithProb",
+    "EnvironmentalSelection",
+    "OnePointCrossOverWithProb",
+    "PerBitFlipMutation",
+    "RouletteSelection",
+    "TournamentSelection",
+    "TruncationSelection",
+    "UniformCrossOverWithProb",
+    "distinct_parent_pairs",
+    "keep_elite",
+    "tournament_winners",
+    "SuppressionResult",
+    "agglomerative_clusters",
+    "code_distances",
+    "suppress",
     "BOUND_HANDLERS",
     "STRATEGIES",
     "MutationContext",

@@ -1,11 +1,17 @@
-"""EvoTorch problems whose solutions are flat parameter vectors of a network."""
+"""EvoTorch problems: flat parameter vectors of a network (`SupervisedNetProblem`), and NE-SGD's
+binary block codes scored by two-rate SGD retraining (`BlockCodeProblem`)."""
 
 from .batching import MinibatchStream
+from .block_reset import BlockCodeProblem
 from .distributed import DistributedSupervisedNetProblem
 from .parameter_view import ParameterView
+from .retraining import RetrainResult, retrain
 from .supervised import AdvanceGenerationHook, SupervisedNetProblem
 
 __all__ = [
+    "BlockCodeProblem",
+    "RetrainResult",
+    "retrain",
     "AdvanceGenerationHook",
     "DistributedSupervisedNetProblem",
     "MinibatchStream",
