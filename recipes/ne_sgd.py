@@ -228,7 +228,7 @@ class SeedArms:
                          epochs=a.pretrain_epochs, eta0=a.pretrain_lr, eta1=a.pretrain_lr,
                          allow_equal_rates=True, seed=self.seed, **self.sgd_options())
         if path:
-            save_checkpoint(path, {"model": result.model.state_dict()}, meta=self.meta)
+            save_checkpoint({"model": result.model.state_dict()}, path, meta=self.meta)
         return result.model
 
     def problem(self, parent):
@@ -332,7 +332,7 @@ class SeedArms:
                              best=result.model.state_dict())
             state["done"] = k + 1
             if path:
-                save_checkpoint(path, state, meta={**self.meta, "arm": "sgd-matched"})
+                save_checkpoint(state, path, meta={**self.meta, "arm": "sgd-matched"})
             bar.update(1)
             if self.guard.requested:
                 from neuro_de.checkpoint import RunInterrupted
