@@ -109,20 +109,22 @@ class RecipeHelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
         return super()._get_help_string(action)
 
 
-def recipe_parser(doc: str, *, examples: str) -> argparse.ArgumentParser:
+def recipe_parser(doc: str, *, examples: str, paper: str = "") -> argparse.ArgumentParser:
     """The parser of a recipe: its description is the first paragraph of ``doc`` and the
-    seed paper's name, its epilog the usage ``examples``.
+    name of the paper it follows, its epilog the usage ``examples``.
 
     Args:
         doc: The recipe's module docstring.
         examples: Command lines, one per line (``#`` comments allowed), printed under
             "examples:" after the options.
+        paper: The paper the recipe follows (default: the seed paper, :data:`SEED_PAPER`).
 
     Returns:
         An ``argparse.ArgumentParser`` with :class:`RecipeHelpFormatter`.
     """
     description = (doc.strip().split("\n\n")[0] + "\n\n"
-                   + textwrap.fill(f"Seed paper: {SEED_PAPER}.", width=90))
+                   + textwrap.fill(f"Paper: {paper}." if paper else f"Seed paper: {SEED_PAPER}.",
+                                   width=90))
     epilog = ("examples:\n" + textwrap.indent(textwrap.dedent(examples).strip("\n"), "  ")
               + "\n\n" + textwrap.fill(f"Every run writes OUT/{CONFIG_NAME} (its options and "
                                        f"provenance); --config OUT/{CONFIG_NAME} runs it "

@@ -189,7 +189,8 @@ def test_sweeps_config_keeps_the_popsize_as_given(tmp_path):
     assert "popsize_main" not in config
 
 
-@pytest.mark.parametrize("name", ["compare", "ablation", "sweeps", "resnet_imagenet", "robustness"])
+@pytest.mark.parametrize("name", ["compare", "ablation", "sweeps", "resnet_imagenet", "robustness",
+                                  "ne_sgd"])
 def test_every_recipe_reads_its_options_back(name, tmp_path):
     """Each recipe's parser accepts --config: its default options, written and read back,
     resolve to the same values."""
