@@ -106,8 +106,8 @@ class Conv1DNet(nn.Module):
         >>> net = Conv1DNet()  # the 8-block default for MNIST-1D
         >>> net(torch.zeros(2, 1, 40)).shape
         torch.Size([2, 10])
-        >>> [name for name, _ in net.named_children()][-2:]
-        ['fc1', 'fc2']
+        >>> net.block_names[-1]
+        'fc2'
     """
 
     def __init__(
