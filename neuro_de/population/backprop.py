@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 from ..problems.checks import (
     check_class_labels,
     first_item,
-    model_failure_hint,
     resolve_device,
+    run_on_one_sample,
 )
 from ..problems.parameter_view import ParameterView
 from .result import SnapshotResult
@@ -191,23 +191,7 @@ def _check_model_fits(model: nn.Module, train_set: Dataset) -> None:
     x0 = train_set[0][0]
     if not isinstance(x0, torch.Tensor):
         return  # the DataLoader's collation decides; nothing cheap to check here
-    param = next(iter(model.parameters()), None)
-    x = x0.unsqueeze(0)
-    if param is not None:
-        x = x.to(param.device)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except Exception as err:
-        raise ValueError(
-            f"`model` failed on one input of `train_set` (shape {tuple(x0.shape)}, dtype "
-            f"{x0.dtype}, batched to 1 x ...): {err}. {model_failure_hint(model, x, err)}"
-        ) from err
-    finally:
-        for module, training in modes:
-            module.train(training)
+    out = run_on_one_sample(model, x0, name="train_set")
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         return  # other output shapes: cross_entropy's own rules apply
     tensors = _tensors_of(train_set)

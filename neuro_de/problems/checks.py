@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "run_on_one_sample",
     "resolve_device",
     "check_class_labels",
     "model_failure_hint",
@@ -155,6 +156,34 @@ def model_failure_hint(model: torch.nn.Module, x: torch.Tensor, err: Exception) 
                 f"(N, H, W) images (in_channels={conv.in_channels})."
             )
     return "Check that the model fits the data's channels and image size."
+
+
+def run_on_one_sample(model: torch.nn.Module, x0: torch.Tensor, *, name: str) -> Any:
+    """``model``'s output on the single input ``x0`` (batched to one), in eval mode without
+    gradients, every module's mode restored afterwards: the check that a network fits its
+    data before any training step.
+
+    Raises:
+        ValueError: The model fails on it; the message gives the input's shape and dtype and
+            :func:`model_failure_hint`'s fix.
+    """
+    x = torch.as_tensor(x0).unsqueeze(0)
+    param = next(iter(model.parameters()), None)
+    if param is not None:
+        x = x.to(param.device)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(x)
+    except Exception as err:
+        raise ValueError(
+            f"`model` failed on one input of `{name}` (shape {tuple(x.shape[1:])}, dtype "
+            f"{x.dtype}, batched to 1 x ...): {err}. {model_failure_hint(model, x, err)}"
+        ) from err
+    finally:
+        for module, training in modes:
+            module.train(training)
 
 
 def _dtype_method(dtype: torch.dtype) -> str:

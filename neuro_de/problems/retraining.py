@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from ..models.blocks import BlockPartition, InitFn, _check_seed, seeded_rng
 from .batching import dataset_labels, fetch_samples
-from .checks import check_class_labels, first_item, model_failure_hint, resolve_device
+from .checks import check_class_labels, first_item, resolve_device, run_on_one_sample
 
 __all__ = ["RetrainConfig", "RetrainResult", "check_rates", "retrain", "score", "SCHEDULES"]
 
@@ -188,23 +188,7 @@ def check_model_fits(model: nn.Module, data: Any, *, name: str) -> int:
     """Run ``model`` (eval mode, no gradients, modes restored) on ``data[0]``, check that it
     returns ``(1, C)`` logits and that the labels lie in ``[0, C)``; return ``C``."""
     x0, _ = first_item(data, name=name)
-    x = torch.as_tensor(x0).unsqueeze(0)
-    param = next(iter(model.parameters()), None)
-    if param is not None:
-        x = x.to(param.device)
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except Exception as err:
-        raise ValueError(
-            f"`model` failed on one input of `{name}` (shape {tuple(x.shape[1:])}, dtype "
-            f"{x.dtype}, batched to 1 x ...): {err}. {model_failure_hint(model, x, err)}"
-        ) from err
-    finally:
-        for module, training in modes:
-            module.train(training)
+    out = run_on_one_sample(model, x0, name=name)
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 1:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
