@@ -170,7 +170,9 @@ def evolve(
 
     Returns:
         The ``pandas.DataFrame`` of every status item per generation (EvoTorch
-        ``PandasLogger``), indexed by generation.
+        ``PandasLogger``), indexed by generation. A searcher whose ``is_terminated``
+        becomes true (EvoTorch's stopping hook, e.g. a search that spent its epoch budget)
+        stops the run there, fewer than ``generations`` steps.
     """
     from tqdm.auto import tqdm
 
@@ -233,8 +235,11 @@ def evolve(
     bar = tqdm(total=generations, initial=start, desc=desc, disable=None if progress else True,
                leave=False)
     collapsed = False
+    done = start
     try:
         for g in range(start, generations):
+            if getattr(searcher, "is_terminated", False):  # e.g. a spent budget
+                break
             searcher.step()
             done = g + 1
             if not bar.disable:
@@ -259,8 +264,8 @@ def evolve(
                     warnings.warn(message, PopulationCollapsedWarning, stacklevel=2)
                     if not bar.disable:
                         bar.write(message)
-        if start < generations:
-            save(generations)
+        if start < done:
+            save(done)
     finally:
         bar.close()
         if own_guard:

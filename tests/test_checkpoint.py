@@ -222,3 +222,31 @@ def test_collapsed_population_is_reported_not_silent():
     assert searcher.status["diversity"] == 0.0
     diverse = DE(problem, popsize=6)
     assert not population_collapsed(diverse)
+
+
+def test_a_terminated_searcher_stops_the_run_and_resumes_as_stopped(tmp_path):
+    """evolve() honours EvoTorch's is_terminated hook (a search that spent its budget):
+    the run stops there, the checkpoint records the generation, a resume steps no more."""
+    from evotorch import Problem
+
+    class Stops(DE):
+        @property
+        def is_terminated(self) -> bool:
+            return self.steps_count >= 3
+
+    def sphere(x):
+        return (x**2).sum(dim=-1)
+
+    def make():
+        problem = Problem("min", sphere, solution_length=4, initial_bounds=(-1, 1),
+                          vectorized=True, seed=0)
+        return Stops(problem, popsize=6)
+
+    path = tmp_path / "run.pt"
+    first = make()
+    frame = evolve(first, 10, progress=False, checkpoint=path)
+    assert len(frame) == 3 and first.steps_count == 3
+    again = make()
+    frame2 = evolve(again, 10, progress=False, checkpoint=path, resume=True)
+    assert len(frame2) == 3 and again.steps_count == 3  # restored; nothing stepped
+    assert torch.equal(again.population.values, first.population.values)
