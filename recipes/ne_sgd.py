@@ -2,7 +2,7 @@
 """NE-SGD: evolve which blocks of a trained network to re-initialise before SGD retraining.
 
 Zhang et al. (2020), "Optimizing Deep Neural Networks through Neuroevolution with Stochastic
-Gradient Descent", run as the scaled protocol NE-SGD-M of ../shared/specs (A.10.4). For each
+Gradient Descent", run as a scaled protocol (NE-SGD-M, docs/ne_sgd.md). For each
 seed: train the network with SGD (cosine schedule) to P^alpha; then, from that one network
 and the same held-out split (carved from the training data), run the arms
 

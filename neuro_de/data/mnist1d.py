@@ -188,7 +188,12 @@ def _generate(seed: int) -> dict[str, np.ndarray]:
     args.seed = seed
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
-        raw = make_dataset(args)
+        # One BLAS thread: a multi-threaded BLAS rounds mnist1d's transforms differently
+        # from call to call, so the data set would not be the same twice.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            raw = make_dataset(args)
     finally:  # make_dataset reseeds the global generators: leave them as they were
         random.setstate(py_state)
         np.random.set_state(np_state)
@@ -336,8 +341,10 @@ def load_mnist1d(
         TensorDataset(x, y), heldout_fraction, seed=int(split_seed)
     )
     train_values = x[torch.as_tensor(raw_train.indices)]
-    mean = float(train_values.mean())
-    std = float(torch.std(train_values, correction=0))
+    # NumPy in float64: one summation order whatever torch's thread count (a threaded
+    # float32 sum rounds differently, and the statistics must be the same every time)
+    values = train_values.numpy().astype(np.float64)
+    mean, std = float(values.mean()), float(values.std())
     if normalize:
         x = (x - mean) / std
         x_test = (x_test - mean) / std
