@@ -8,11 +8,13 @@ from .hybrid import PAPER_STRATEGIES, SAShadeTriEnsin
 from .jade import JADE, JADEParameters
 from .jde import JDE, JDEParameters
 from .lshade import LSHADE, LinearPopulationReduction, LSHADEParameters
+from .one_plus_one import OnePlusOneEA
 from .pso import PSO
 from .sade import SADE_STRATEGIES, SaDE
 from .shade import SHADE
 
 __all__ = [
+    "OnePlusOneEA",
     "BlockCodeGA",
     "DE",
     "DifferentialEvolution",

@@ -5,6 +5,16 @@ probability, bit-flip mutations and environmental selections, written as EvoTorc
 so that EvoTorch's own GA can use them too; the hierarchical-clustering suppression, a pure
 function of codes and utilities)."""
 
+from .architecture import (
+    ArchitectureMutation,
+    Mutation,
+    SearchSpace,
+    apply_mutation,
+    check_arch,
+    initial_arch,
+    mutate,
+    mutate_solution,
+)
 from .binary import (
     BitFlipMutation,
     CrossOverWithProb,
@@ -43,6 +53,14 @@ from .suppression import SuppressionResult, agglomerative_clusters, code_distanc
 from .uniform import random_int16
 
 __all__ = [
+    "ArchitectureMutation",
+    "Mutation",
+    "SearchSpace",
+    "apply_mutation",
+    "check_arch",
+    "initial_arch",
+    "mutate",
+    "mutate_solution",
     "BitFlipMutation",
     "CrossOverWithProb",
     "EnvironmentalSelection",

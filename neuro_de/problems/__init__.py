@@ -1,6 +1,7 @@
 """EvoTorch problems: flat parameter vectors of a network (`SupervisedNetProblem`), and NE-SGD's
 binary block codes scored by two-rate SGD retraining (`BlockCodeProblem`)."""
 
+from .architecture import ArchitectureProblem, BudgetExceeded
 from .batching import MinibatchStream
 from .block_reset import BlockCodeProblem
 from .distributed import DistributedSupervisedNetProblem
@@ -9,6 +10,8 @@ from .retraining import RetrainResult, retrain
 from .supervised import AdvanceGenerationHook, SupervisedNetProblem
 
 __all__ = [
+    "ArchitectureProblem",
+    "BudgetExceeded",
     "BlockCodeProblem",
     "RetrainResult",
     "retrain",
