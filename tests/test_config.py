@@ -190,7 +190,7 @@ def test_sweeps_config_keeps_the_popsize_as_given(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["compare", "ablation", "sweeps", "resnet_imagenet", "robustness",
-                                  "ne_sgd"])
+                                  "ne_sgd", "lamarckian"])
 def test_every_recipe_reads_its_options_back(name, tmp_path):
     """Each recipe's parser accepts --config: its default options, written and read back,
     resolve to the same values."""

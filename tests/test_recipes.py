@@ -43,7 +43,7 @@ def test_lenet_mnist_help_lists_every_option():
 
 
 ALL_RECIPES = ("lenet_mnist", "compare", "ablation", "sweeps", "resnet_imagenet", "robustness",
-               "ne_sgd")
+               "ne_sgd", "lamarckian")
 
 
 @pytest.mark.parametrize("name", ALL_RECIPES)
@@ -90,8 +90,9 @@ def test_every_option_has_help_and_shows_its_default_once(name):
         assert text.count("(default") == 1, f"{action.option_strings}: {text!r}"
         assert "(default: None)" not in text, f"{action.option_strings}: {text!r}"
     out = parser.format_help()
-    paper = ("Optimizing Deep Neural Networks through Neuroevolution" if name == "ne_sgd"
-             else "Evolving Deep Neural Network's Weights at ImageNet Scale")
+    paper = {"ne_sgd": "Optimizing Deep Neural Networks through Neuroevolution",
+             "lamarckian": "Lamarckian Evolution of Convolutional Neural Networks"}.get(
+                 name, "Evolving Deep Neural Network's Weights at ImageNet Scale")
     assert paper in " ".join(out.split())
     assert "examples:" in out and f"python recipes/{name}.py --config" in out
 

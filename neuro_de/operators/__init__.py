@@ -3,7 +3,9 @@ strategies and their pool, crossover, bound repair, p-best picks, one-to-one sel
 the discrete-genome operators of the NE-SGD GA (one-point and uniform crossover with a
 probability, bit-flip mutations and environmental selections, written as EvoTorch operators
 so that EvoTorch's own GA can use them too; the hierarchical-clustering suppression, a pure
-function of codes and utilities)."""
+function of codes and utilities); the architecture mutations of the Lamarckian (1+1)-EA
+(``SearchSpace``, ``mutate``, ``ArchitectureMutation``) and, in
+:mod:`neuro_de.operators.inheritance`, the weight-inheritance rules."""
 
 from .architecture import (
     ArchitectureMutation,
@@ -32,6 +34,15 @@ from .binary import (
 from .bounds import BOUND_HANDLERS, clamp_bounds, inside_bounds, repair_bounds
 from .crossover import binomial_crossover, binomial_mask
 from .indices import sample_distinct
+from .inheritance import (
+    INHERITANCE,
+    InheritanceRule,
+    MorphismInheritance,
+    NoInheritance,
+    PaperInheritance,
+    PartialInheritance,
+    get_inheritance,
+)
 from .pbest import p_best_rank_cdf, p_best_rank_law, sample_p_best
 from .pool import StrategyPool
 from .selection import Selection, candidate_utility, one_to_one, parent_utility
@@ -53,6 +64,13 @@ from .suppression import SuppressionResult, agglomerative_clusters, code_distanc
 from .uniform import random_int16
 
 __all__ = [
+    "INHERITANCE",
+    "InheritanceRule",
+    "MorphismInheritance",
+    "NoInheritance",
+    "PaperInheritance",
+    "PartialInheritance",
+    "get_inheritance",
     "ArchitectureMutation",
     "Mutation",
     "SearchSpace",

@@ -1,5 +1,6 @@
 """EvoTorch problems: flat parameter vectors of a network (`SupervisedNetProblem`), and NE-SGD's
-binary block codes scored by two-rate SGD retraining (`BlockCodeProblem`)."""
+binary block codes scored by two-rate SGD retraining (`BlockCodeProblem`), and architectures
+trained under an epoch budget with Lamarckian write-back (`ArchitectureProblem`)."""
 
 from .architecture import ArchitectureProblem, BudgetExceeded
 from .batching import MinibatchStream
