@@ -10,8 +10,10 @@ from evotorch import Problem
 import neuro_de.algorithms.differential_evolution as de_loop
 from neuro_de.algorithms import DE, SHADE, SAShadeTriEnsin
 from neuro_de.operators import (
+    Combination,
     MutationContext,
     StrategyPool,
+    binomial_crossover,
     combine_terms,
     get_strategy,
     parse_coefficient,
@@ -86,16 +88,48 @@ def test_combine_terms_chunked_equals_one_block(monkeypatch):
     assert torch.allclose(out, expected)
 
 
-def test_mutants_built_in_the_trial_buffer_give_the_same_run(monkeypatch):
+def test_unbuilt_mutants_give_the_same_run_as_built_ones(monkeypatch):
+    """The loop hands a linear pool's mutants to the crossover unbuilt (a Combination built
+    block by block); a run with them built first is bit-identical."""
+
     def run():
         searcher = SAShadeTriEnsin(problem(), popsize=N)
         for _ in range(5):
             searcher.step()
         return searcher.population.values.clone()
 
-    fresh = run()
-    monkeypatch.setattr(de_loop, "_FRESH_MUTANTS_MAX", 0)  # every genome counts as huge
-    assert torch.equal(run(), fresh)
+    unbuilt = run()
+    built = StrategyPool.mutants
+    monkeypatch.setattr(StrategyPool, "lazy_mutants",
+                        lambda self, ctx, ids, buffer=None: built(self, ctx, ids, out=buffer))
+    assert torch.equal(run(), unbuilt)
+
+
+@pytest.mark.parametrize("chunks", [False, True])
+def test_crossover_of_a_combination_equals_crossover_of_its_tensor(monkeypatch, chunks):
+    import neuro_de.operators.crossover as crossover
+
+    g = torch.Generator().manual_seed(1)
+    source = torch.randn(9, 53, generator=g)
+    index = torch.randint(0, 9, (7, 3), generator=g)
+    coef = torch.randn(7, 3, generator=g)
+    parents = torch.randn(7, 53, generator=g)
+    CR = torch.rand(7, generator=g)
+    lazy = Combination(source, index, coef)
+    assert lazy.shape == (7, 53)
+    assert torch.equal(lazy.columns(10, 20), lazy.materialize()[:, 10:20])
+    monkeypatch.setattr(crossover, "_BLOCK_ELEMENTS", 30)  # 4 columns per block
+    if chunks:
+        monkeypatch.setattr(crossover, "_CHUNK_ELEMENTS", 100)  # 14 columns per draw chunk
+    trials = [binomial_crossover(parents, m, CR, generator=torch.Generator().manual_seed(5))
+              for m in (lazy, lazy.materialize())]
+    assert torch.equal(trials[0], trials[1])
+    differs = trials[0] != parents
+    assert differs.any(1).all() and not differs.all()  # j_rand forced, CR < 1 keeps some
+    with pytest.raises(TypeError, match="column source"):
+        binomial_crossover(parents, [1, 2], 0.5)
+    with pytest.raises(ValueError, match="one shape"):
+        binomial_crossover(parents[:, :5], lazy, 0.5)
 
 
 def _pool_context(pool, parents, utility, *, seed=0, archive=None):

@@ -54,12 +54,6 @@ from .base import PopulationAlgorithm, copy_rows_where, plain_bound
 
 __all__ = ["DifferentialEvolution", "PopulationSchedule", "resolve_strategies"]
 
-# Up to this many elements the mutants are a new tensor that the crossover reads while
-# writing the trials; above it (network genomes) they are built in the trial buffer itself,
-# so that a generation never holds a second population-sized tensor.
-_FRESH_MUTANTS_MAX = 1 << 24
-
-
 def resolve_strategies(spec) -> tuple[list, list[float] | None]:
     """Turn a strategy spec into strategies and (optional) fixed probabilities.
 
@@ -264,8 +258,7 @@ class DifferentialEvolution(PopulationAlgorithm):
         )
         gen.strategy_ids = ids = self.selector.select(gen)
         F, CR = self._sample_parameters(gen)
-        mutants = self._mutants(gen, F, out=trials if trials.numel() > _FRESH_MUTANTS_MAX
-                                else None)
+        mutants = self._mutants(gen, F, buffer=trials)
         if not self.pool.all_crossover:  # CR = 1 for the strategies without crossover
             CR_used = torch.where(self.pool.crossover.to(self._device)[ids], CR, 1.0)
         else:
@@ -306,9 +299,11 @@ class DifferentialEvolution(PopulationAlgorithm):
         return F.to(device=self._device, dtype=torch.float64), CR.to(
             device=self._device, dtype=torch.float64)
 
-    def _mutants(self, gen: Generation, F: torch.Tensor, *, out) -> torch.Tensor:
-        """The pool's mutants, with the random vectors, best / p-best parents and K its
-        strategies need."""
+    def _mutants(self, gen: Generation, F: torch.Tensor, *, buffer: torch.Tensor):
+        """The pool's mutants (:meth:`~neuro_de.operators.StrategyPool.lazy_mutants`: a
+        pool of linear strategies leaves them to the crossover to build block by block;
+        others build them in ``buffer``, the trial buffer), with the random vectors, best /
+        p-best parents and K its strategies need."""
         pool, n, dev = self.pool, gen.popsize, self._device
         count = self._archive.count if self._archive is not None else 0
         r = pool.draw_indices(n, archive_count=count, generator=gen.generator, device=dev)
@@ -328,7 +323,7 @@ class DifferentialEvolution(PopulationAlgorithm):
                    if self._archive is not None else None),
             generator=gen.generator,
         )
-        return pool.mutants(ctx, gen.strategy_ids, out=out)
+        return pool.lazy_mutants(ctx, gen.strategy_ids, buffer=buffer)
 
     def _reduce_population(self, size: int) -> None:
         """Keep the best ``size`` individuals (L-SHADE), shrink the archive to

@@ -48,6 +48,7 @@ from .pool import StrategyPool
 from .selection import Selection, candidate_utility, one_to_one, parent_utility
 from .strategies import (
     STRATEGIES,
+    Combination,
     MutationContext,
     Strategy,
     Terms,
@@ -97,6 +98,7 @@ __all__ = [
     "suppress",
     "BOUND_HANDLERS",
     "STRATEGIES",
+    "Combination",
     "MutationContext",
     "Selection",
     "Strategy",

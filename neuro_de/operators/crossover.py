@@ -17,6 +17,10 @@ __all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
 _CHUNK_ELEMENTS = 1 << 20
 
 
+# Elements per block of unbuilt mutants (a column source): built, crossed and written while
+# in cache.
+_BLOCK_ELEMENTS = 1 << 16
+
 _LEVELS = 1 << 16  # CR resolution of the mask: 2**-16
 
 
@@ -108,7 +112,7 @@ def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand
 @without_grad
 def binomial_crossover(
     parents: torch.Tensor,
-    mutants: torch.Tensor,
+    mutants,
     CR: torch.Tensor | float,
     *,
     generator: torch.Generator | None = None,
@@ -126,9 +130,15 @@ def binomial_crossover(
     of many columns is processed in column chunks of ``2**20`` elements (the mask and the
     draws of one chunk, in buffers reused from chunk to chunk).
 
+    The mutants may also be given unbuilt, as an object with ``shape`` and
+    ``columns(start, stop)`` (a :class:`~neuro_de.operators.Combination`, from
+    :meth:`~neuro_de.operators.StrategyPool.lazy_mutants`): each block of ``2**16``
+    elements is then built just before it is used, so the mutants never travel to memory
+    and back. The trials and the random draws are the same either way.
+
     Args:
         parents: ``(n, d)`` parent values :math:`x`.
-        mutants: ``(n, d)`` mutant values :math:`v`.
+        mutants: ``(n, d)`` mutant values :math:`v`, or a column source of that shape.
         CR: Crossover rate, a float or a per-row ``(n,)``/``(n, 1)`` tensor in [0, 1].
         generator: Random generator.
         out: Where to write the trials; may be ``mutants`` itself (in place).
@@ -136,14 +146,21 @@ def binomial_crossover(
     Returns:
         The ``(n, d)`` trials.
     """
-    if parents.shape != mutants.shape or parents.ndim != 2:
+    built = isinstance(mutants, torch.Tensor)
+    shape = tuple(getattr(mutants, "shape", ()))
+    if not built and not callable(getattr(mutants, "columns", None)):
+        raise TypeError(
+            "`mutants` must be a tensor or a column source with `shape` and "
+            f"`columns(start, stop)`, got {type(mutants).__name__}."
+        )
+    if tuple(parents.shape) != shape or parents.ndim != 2:
         raise ValueError(
             f"`parents` and `mutants` must be (n, d) tensors of one shape, got "
-            f"{tuple(parents.shape)} and {tuple(mutants.shape)}."
+            f"{tuple(parents.shape)} and {shape}."
         )
     n, d = parents.shape
     if out is None:
-        out = torch.empty_like(mutants)
+        out = torch.empty_like(parents)
     j_rand = torch.randint(0, d, (n,), generator=generator, device=parents.device)
     thresholds = crossover_thresholds(CR, n, device=parents.device)
     step = max(1, _CHUNK_ELEMENTS // max(n, 1))
@@ -153,15 +170,21 @@ def binomial_crossover(
         size = n * step
         buffers = (torch.empty(((size + 3) // 4,), dtype=torch.int64, device=parents.device),
                    torch.empty((size,), dtype=parents.dtype, device=parents.device))
+    block = max(1, _BLOCK_ELEMENTS // max(n, 1))
     for start in range(0, d, step):
         stop = min(d, start + step)
         mask = _mask(
             n, stop - start, thresholds, generator, parents.device, parents.dtype, start, j_rand,
             whole, buffers,
         )
-        if whole:
+        if built and whole:
             torch.lerp(parents, mutants, mask, out=out)
-        else:
+        elif built:
             cols = slice(start, stop)
             torch.lerp(parents[:, cols], mutants[:, cols], mask, out=out[:, cols])
+        else:  # build each block of mutant columns while it is in cache
+            for a in range(start, stop, block):
+                b = min(stop, a + block)
+                torch.lerp(parents[:, a:b], mutants.columns(a, b), mask[:, a - start : b - start],
+                           out=out[:, a:b])
     return out

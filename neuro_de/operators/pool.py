@@ -15,7 +15,8 @@ generation, each individual with its own strategy.
   pool of linear (declared) strategies a private fast path builds them all at once: an
   ``(N, T)`` table of vector indices and one of coefficients (a few small tensor
   operations, however many strategies) and one fused weighted gather-sum
-  (:func:`~neuro_de.operators.combine_terms`); tests check it against the reference.
+  (:class:`~neuro_de.operators.Combination`, which :meth:`StrategyPool.lazy_mutants`
+  hands to the crossover unbuilt); tests check it against the reference.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from .indices import sample_distinct
-from .strategies import MutationContext, Strategy, combine_terms, get_strategy
+from .strategies import Combination, MutationContext, Strategy, get_strategy
 
 __all__ = ["StrategyPool"]
 
@@ -122,8 +123,21 @@ class StrategyPool:
             out: Where to build them (e.g. the trial buffer); a new tensor otherwise.
         """
         if self._fused is not None:
-            return self._fused.mutants(ctx, strategy_ids, out)
+            return self._fused.combination(ctx, strategy_ids).materialize(out)
         return self.mutants_by_strategy(ctx, strategy_ids, out=out)
+
+    def lazy_mutants(
+        self, ctx: MutationContext, strategy_ids: torch.Tensor, *,
+        buffer: torch.Tensor | None = None,
+    ) -> Combination | torch.Tensor:
+        """The mutants of :meth:`mutants` as the crossover reads them: for a pool of linear
+        strategies a :class:`~neuro_de.operators.Combination`, nothing built yet (the
+        crossover builds each block of columns when it needs it, while it is in cache);
+        otherwise the mutants themselves, built in ``buffer`` when given (e.g. the trial
+        buffer, which the crossover then overwrites in place)."""
+        if self._fused is not None:
+            return self._fused.combination(ctx, strategy_ids)
+        return self.mutants_by_strategy(ctx, strategy_ids, out=buffer)
 
     def mutants_by_strategy(
         self, ctx: MutationContext, strategy_ids: torch.Tensor, *, out: torch.Tensor | None = None
@@ -195,7 +209,7 @@ class _FusedTables:
                 self._on[key] = {n: t.to(device) for n, t in self._host.items()}
         return self._on[key]
 
-    def mutants(self, ctx: MutationContext, ids: torch.Tensor, out) -> torch.Tensor:
+    def combination(self, ctx: MutationContext, ids: torch.Tensor) -> Combination:
         pool = self.pool
         tables = self._tables(ctx.population.device)
         rows = ctx.rows
@@ -214,5 +228,4 @@ class _FusedTables:
                 coef[:, :t] = c
             else:
                 coef[:, :t] = torch.where((ids == k).unsqueeze(1), c, coef[:, :t])
-        source = ctx.source()
-        return combine_terms(source, index, coef.to(source.dtype), out=out)
+        return Combination(ctx.source(), index, coef)

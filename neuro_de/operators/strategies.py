@@ -63,6 +63,7 @@ import torch.nn.functional as F_nn
 from .grad import without_grad
 
 __all__ = [
+    "Combination",
     "MutationContext",
     "Strategy",
     "STRATEGIES",
@@ -101,6 +102,52 @@ class Terms(NamedTuple):
     coef: torch.Tensor
 
 
+class Combination:
+    r"""The mutants :math:`v_i = \sum_t c_{it}\, s_{j_{it}}` of linear strategies, built
+    on demand: :meth:`columns` makes a block of columns, :meth:`materialize` all of them.
+
+    Binomial crossover reads the mutants through :meth:`columns`, one cache-sized block at
+    a time, so a generation never writes the mutants out to memory and reads them back:
+    the block is consumed while it is in cache (:func:`~neuro_de.operators.binomial_crossover`
+    accepts a tensor or any object with ``shape`` and ``columns``). A block's values are
+    bit-identical to the same columns of :meth:`materialize`: every coordinate is the same
+    weighted sum of the same ``T`` source coordinates, in the same order.
+
+    Args:
+        source: ``(M, d)`` rows the indices refer to (the parents, or parents ++ archive);
+            it must not change while the combination is read.
+        index: ``(n, T)`` int64 row indices.
+        coef: ``(n, T)`` coefficients (cast to ``source``'s dtype).
+    """
+
+    def __init__(self, source: torch.Tensor, index: torch.Tensor, coef: torch.Tensor):
+        self.source, self.index = source, index
+        self.weights = coef.to(source.dtype)
+        self.shape = torch.Size((index.shape[0], source.shape[1]))
+        self.dtype, self.device = source.dtype, source.device
+
+    @without_grad
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        """The ``(n, stop - start)`` mutant columns ``start .. stop - 1`` (a new tensor)."""
+        return _weighted_rows(self.index, self.source[:, start:stop], self.weights)
+
+    @without_grad
+    def materialize(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """All ``(n, d)`` mutants: one call up to ``2**24`` elements, otherwise (or into
+        ``out``) column chunks of ``2**18`` elements, so that a 50M-parameter genome needs
+        no ``(n, d)`` temporary besides the result."""
+        n, d = self.shape
+        if out is None and n * d <= _FRESH_ELEMENTS:
+            return self.columns(0, d)
+        if out is None:
+            out = torch.empty((n, d), device=self.device, dtype=self.dtype)
+        step = max(1, _CHUNK_ELEMENTS // max(n, 1))
+        for start in range(0, d, step):
+            stop = min(d, start + step)
+            out[:, start:stop] = self.columns(start, stop)
+        return out
+
+
 @without_grad
 def combine_terms(
     source: torch.Tensor,
@@ -116,7 +163,8 @@ def combine_terms(
     ``source`` weighted by ``coef[i]``): every mutant coordinate reads its ``T`` source
     coordinates once, and no ``(n, T, d)`` block of gathered rows is ever made. With
     ``out``, or when the ``(n, d)`` result would exceed ``2**24`` elements, it is built in
-    column chunks of ``2**18`` elements (cache-sized) and written into ``out``.
+    column chunks of ``2**18`` elements (cache-sized) and written into ``out``
+    (:meth:`Combination.materialize`).
 
     Args:
         source: ``(M, d)`` rows the indices refer to (the parents, or parents ++ archive).
@@ -127,18 +175,7 @@ def combine_terms(
     Returns:
         The ``(n, d)`` mutants (``out`` when given).
     """
-    n = index.shape[0]
-    d = source.shape[1]
-    weights = coef.to(source.dtype)
-    if out is None and n * d <= _FRESH_ELEMENTS:
-        return _weighted_rows(index, source, weights)
-    if out is None:
-        out = torch.empty((n, d), device=source.device, dtype=source.dtype)
-    step = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    for start in range(0, d, step):
-        cols = slice(start, min(d, start + step))
-        out[:, cols] = _weighted_rows(index, source[:, cols], weights)
-    return out
+    return Combination(source, index, coef).materialize(out)
 
 
 def _weighted_rows(index: torch.Tensor, source: torch.Tensor, weights: torch.Tensor):
