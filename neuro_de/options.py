@@ -36,8 +36,10 @@ __all__ = [
     "SEED_PAPER",
     "RecipeHelpFormatter",
     "add_common_arguments",
+    "add_run_arguments",
     "check_common_arguments",
     "check_resume",
+    "check_run_options",
     "check_writable_folders",
     "checkpoint_files",
     "nonnegative_int",
@@ -220,31 +222,11 @@ def add_common_arguments(
                             "for quick runs (default: the whole split)")
     p.add_argument("--heldout-fraction", type=float, default=heldout_fraction,
                    help="share of the training data held out to choose each run's winner")
-    p.add_argument("--device", default=device,
-                   help="torch device of training and evolution: cpu, cuda, cuda:1, ...; "
-                        "auto: cuda when available, else cpu")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (one is fastest for small networks on a few cores: "
-                        "two ran a LeNet-5 step ~12x slower on a 2-core machine)")
-    p.add_argument("--out", default=out,
-                   help=f"output folder (results, logs, winners, plots, {CONFIG_NAME})")
-    p.add_argument("--config", metavar="FILE", default=None,
-                   help=f"the {CONFIG_NAME} of an earlier run: its options become the "
-                        "defaults, options on the command line override them (default: none)")
-    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
-                   help="save populations and evolution state here (default: no checkpoints)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=10,
-                   help="generations between evolution checkpoints")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir (an error when it "
-                        "holds none: a mistyped folder would silently start over)")
-    p.add_argument("--resume-if-present", action="store_true",
-                   help="like --resume, but start from scratch where --checkpoint-dir holds "
-                        "no checkpoint yet (for jobs that may run for the first time)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="hide progress bars (they are off anyway when stderr is not a terminal)")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write evolution-dynamics plots of the first seed to OUT/plots")
+    add_run_arguments(
+        p, out=out, device=device, checkpoint_every=10,
+        checkpoint_help="save populations and evolution state here",
+        plots_help="write evolution-dynamics plots of the first seed to OUT/plots",
+    )
     p.add_argument("--log-every", type=int, default=0, metavar="N",
                    help="print every status item every N generations (EvoTorch StdOutLogger; "
                         "0: off)")
@@ -257,6 +239,63 @@ def add_common_arguments(
                         "by population or by mini-batch, docs/scaling.md (default: one process)")
     p.add_argument("--mlflow", action="store_true",
                    help="also log status items to MLflow (needs `pip install mlflow`)")
+    return p
+
+
+def add_run_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    out: str,
+    checkpoint_help: str,
+    device: str = "cpu",
+    checkpoint_every: int | None = None,
+    plots_help: str = "write the plots to OUT/plots",
+) -> argparse.ArgumentParser:
+    """Add the options of how a recipe runs: ``--device``, ``--threads``, ``--out``,
+    ``--config``, ``--checkpoint-dir`` (and ``--checkpoint-every`` when
+    ``checkpoint_every`` is given), ``--resume``, ``--resume-if-present``,
+    ``--no-progress`` and ``--plots``; :func:`check_resume` and
+    :func:`check_writable_folders` check them.
+
+    Args:
+        p: The recipe's parser.
+        out: Default of ``--out``.
+        checkpoint_help: What ``--checkpoint-dir`` saves (its help, without the default).
+        device: Default of ``--device``.
+        checkpoint_every: Default of ``--checkpoint-every`` (generations between
+            checkpoints); ``None`` leaves the option out (a recipe that saves after every
+            step).
+        plots_help: Help of ``--plots``.
+
+    Returns:
+        ``p``.
+    """
+    p.add_argument("--device", default=device,
+                   help="torch device: cpu, cuda, cuda:1, ...; auto: cuda when available, "
+                        "else cpu")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch CPU threads (one is fastest for small networks on a few cores: "
+                        "two ran a LeNet-5 step ~12x slower on a 2-core machine)")
+    p.add_argument("--out", default=out,
+                   help=f"output folder (results, logs, plots, {CONFIG_NAME})")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help=f"the {CONFIG_NAME} of an earlier run: its options become the "
+                        "defaults, options on the command line override them (default: none)")
+    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                   help=f"{checkpoint_help} (default: no checkpoints)")
+    if checkpoint_every is not None:
+        p.add_argument("--checkpoint-every", type=positive_int, default=checkpoint_every,
+                       help="generations between evolution checkpoints")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoints in --checkpoint-dir (an error when it "
+                        "holds none: a mistyped folder would silently start over)")
+    p.add_argument("--resume-if-present", action="store_true",
+                   help="like --resume, but start from scratch where --checkpoint-dir holds "
+                        "no checkpoint yet (for jobs that may run for the first time)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars (they are off anyway when stderr is not a terminal)")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                   help=plots_help)
     return p
 
 
@@ -309,6 +348,18 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
         except ImportError:
             parser.error("--tensorboard needs the tensorboard package: "
                          "pip install 'neuro_de[tensorboard]'")
+    check_run_options(args, parser)
+    if ("dataset" in args and args.dataset == "fashion-mnist" and args.data_root is None
+            and not os.environ.get("NEURO_DE_DATA")):
+        parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/FashionMNIST/raw "
+                     "with the idx files) or NEURO_DE_DATA; add --download to fetch it with "
+                     "internet")
+
+
+def check_run_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check the options of :func:`add_run_arguments`: ``--threads`` at least 1,
+    ``--device auto`` resolved (``cuda`` when CUDA is available, else ``cpu``), and
+    :func:`check_resume`."""
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.device == "auto":
@@ -316,11 +367,6 @@ def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentPa
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     check_resume(args, parser)
-    if ("dataset" in args and args.dataset == "fashion-mnist" and args.data_root is None
-            and not os.environ.get("NEURO_DE_DATA")):
-        parser.error(f"--dataset {args.dataset} needs --data-root DIR (DIR/FashionMNIST/raw "
-                     "with the idx files) or NEURO_DE_DATA; add --download to fetch it with "
-                     "internet")
 
 
 def warn_large_lr(flag: str, value: float, *, bound: float = LR_WARN_ABOVE) -> None:

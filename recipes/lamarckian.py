@@ -32,7 +32,8 @@ import os
 import sys
 
 from neuro_de.options import (
-    check_resume,
+    add_run_arguments,
+    check_run_options,
     parse_args,
     positive_int,
     quiet_evotorch,
@@ -82,21 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cache the generated MNIST-1D here (default: no cache)")
     p.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
                    help="use only the first N training samples (default: all)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, ...")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
-    p.add_argument("--out", default="runs/lamarckian", help="output folder")
-    p.add_argument("--config", metavar="FILE", default=None,
-                   help="the config.json of an earlier run: its options become the defaults "
-                        "(default: none)")
-    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
-                   help="save every search after each step (default: no checkpoints)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir")
-    p.add_argument("--resume-if-present", action="store_true",
-                   help="like --resume, but start from scratch where there is no checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write the plots to OUT/plots")
+    add_run_arguments(p, out="runs/lamarckian",
+                      checkpoint_help="save every search after each step")
     return p
 
 
@@ -119,7 +107,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     except ImportError:
         if not (args.data_root and os.path.isdir(args.data_root)):
             parser.error("MNIST-1D needs the mnist1d package: pip install 'neuro_de[mnist1d]'")
-    check_resume(args, parser)
+    check_run_options(args, parser)
 
 
 def load_data(args):

@@ -39,7 +39,8 @@ import os
 import sys
 
 from neuro_de.options import (
-    check_resume,
+    add_run_arguments,
+    check_run_options,
     nonnegative_int,
     parse_args,
     positive_int,
@@ -110,25 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", metavar="DIR", default=None,
                    help="mnist1d: cache the generated data here; mnist: the folder holding "
                         "MNIST/raw (default: no cache / the bundled copy)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, ...")
-    p.add_argument("--threads", type=positive_int, default=1,
-                   help="torch CPU threads (one is fastest for small networks on few cores)")
-    p.add_argument("--out", default="runs/ne_sgd", help="output folder")
-    p.add_argument("--config", metavar="FILE", default=None,
-                   help="the config.json of an earlier run: its options become the defaults "
-                        "(default: none)")
-    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
-                   help="save P^alpha, the GA runs and the matched control here (default: no "
-                        "checkpoints)")
-    p.add_argument("--checkpoint-every", type=positive_int, default=1,
-                   help="generations between GA checkpoints")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoints in --checkpoint-dir")
-    p.add_argument("--resume-if-present", action="store_true",
-                   help="like --resume, but start from scratch where there is no checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
-                   help="write the plots to OUT/plots")
+    add_run_arguments(
+        p, out="runs/ne_sgd", checkpoint_every=1,
+        checkpoint_help="save P^alpha, the GA runs and the matched control here",
+    )
     return p
 
 
@@ -158,9 +144,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     if args.model.startswith("conv1d") != (args.dataset == "mnist1d"):
         parser.error(f"--model {args.model} does not fit --dataset {args.dataset}: the 1-D "
                      "networks (conv1d, conv1d_pilot) read MNIST-1D, the others images")
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    check_resume(args, parser)
+    check_run_options(args, parser)
 
 
 # --------------------------------------------------------------------------- data and steps
