@@ -180,33 +180,20 @@ def train_to_completion(args, value, build, splits, seed: int):
     """The checkpoint's network (its weights) trained --final-epochs more with Adam and the
     step schedule; returns its test accuracy (the test set's only read for it)."""
     import torch
-    import torch.nn.functional as F
 
-    from neuro_de.problems.batching import fetch_samples
-    from neuro_de.problems.retraining import score
+    from neuro_de.problems.retraining import score, train_epochs
 
     net = build(tuple(tuple(int(v) for v in b) for b in value["arch"]))
     state = {k: v.as_subclass(torch.Tensor).clone() for k, v in value["weights"].items()}
     net.load_state_dict(state)
     net.to(args.device)
-    opt = torch.optim.Adam(net.parameters(), lr=args.final_lrs[0])
-    n = len(splits.train)
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    steps = len(args.final_lrs)
-    for epoch in range(args.final_epochs):
-        lr = args.final_lrs[min(steps - 1, epoch * steps // args.final_epochs)]
-        for group in opt.param_groups:
-            group["lr"] = lr
-        net.train()
-        order = torch.randperm(n, generator=gen)
-        for i in range(0, n, args.batch_size):
-            idx = order[i:i + args.batch_size]
-            if len(idx) < 2:
-                continue
-            x, y = fetch_samples(splits.train, idx)
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x.to(args.device)), y.to(args.device)).backward()
-            opt.step()
+    lrs, epochs = args.final_lrs, args.final_epochs
+    opt = torch.optim.Adam(net.parameters(), lr=1.0)  # the rate is set before every step
+    train_epochs(
+        net, opt, splits.train, epochs=epochs, batch_size=args.batch_size,
+        generator=torch.Generator().manual_seed(10_000 + seed), device=args.device,
+        rate=lambda epoch, step, total: lrs[min(len(lrs) - 1, epoch * len(lrs) // epochs)],
+    )
     acc, _ = score(net, splits.test, device=args.device)
     return acc
 

@@ -36,15 +36,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from evotorch import Problem, Solution, SolutionBatch
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..models.blocks import _check_seed, derive_seed, seeded_rng
-from .batching import fetch_samples
 from .checks import resolve_device
-from .retraining import check_dataset, check_model_fits
+from .retraining import check_dataset, check_model_fits, train_epochs
 from .retraining import score as _score
 
 __all__ = [
@@ -172,10 +170,6 @@ def _check_positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"`{name}` must be a positive integer, got {value}.")
     return int(value)
-
-
-def _has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 # ----------------------------------------------------------------------- problem
@@ -521,42 +515,15 @@ class ArchitectureProblem(Problem):
     def _train(self, net: nn.Module, seed: int) -> float:
         """Train ``net`` for ``epochs_per_evaluation`` epochs with a fresh Adam; returns the
         mean training loss of the last epoch."""
-        n = len(self.train_set)  # type: ignore[arg-type]
-        bs = self._batch_size
-        skip_single = _has_batchnorm(net)
         opt = torch.optim.Adam(net.parameters(), lr=self._lr)
         self.last_initial_optimizer_state = len(opt.state)
         for hook in self.optimizer_hook:
             hook(opt, net)
-        generator = torch.Generator().manual_seed(seed)
-        device = self._train_device
-        mean = float("nan")
-        for _ in range(self._epochs):
-            net.train()
-            perm = torch.randperm(n, generator=generator)
-            total = torch.zeros((), dtype=torch.float64, device=device)
-            count = 0
-            for begin in range(0, n, bs):
-                idx = perm[begin : begin + bs]
-                if skip_single and idx.numel() < 2:
-                    continue
-                x, y = fetch_samples(self.train_set, idx)
-                x = x.to(device, non_blocking=True)
-                y = torch.as_tensor(y).to(device=device, dtype=torch.long, non_blocking=True)
-                loss = F.cross_entropy(net(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach().to(torch.float64) * idx.numel()
-                count += idx.numel()
-            if count == 0:
-                raise ValueError(
-                    "`train_set` holds a single sample and the network has BatchNorm, which "
-                    "cannot train on a batch of one; give more training data."
-                )
-            mean = float(total.item()) / count
-        net.eval()
-        return mean
+        history = train_epochs(
+            net, opt, self.train_set, epochs=self._epochs, batch_size=self._batch_size,
+            generator=torch.Generator().manual_seed(seed), device=self._train_device,
+        )
+        return history[-1]
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

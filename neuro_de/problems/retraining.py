@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,7 +40,10 @@ from ..models.blocks import BlockPartition, InitFn, _check_seed, seeded_rng
 from .batching import dataset_labels, fetch_samples
 from .checks import check_class_labels, first_item, resolve_device, run_on_one_sample
 
-__all__ = ["RetrainConfig", "RetrainResult", "check_rates", "retrain", "score", "SCHEDULES"]
+__all__ = [
+    "RetrainConfig", "RetrainResult", "check_rates", "retrain", "score", "train_epochs",
+    "SCHEDULES",
+]
 
 #: Learning-rate schedules of :func:`retrain`.
 SCHEDULES = ("cosine", "constant")
@@ -368,49 +371,99 @@ def _train(
     seed: int,
     device: torch.device,
 ) -> list[float]:
-    n = len(train_set)  # type: ignore[arg-type]
-    bs = config.batch_size
-    skip_single = _has_batchnorm(net)
-    tail = n % bs
-    per_epoch = n // bs + (1 if tail > (1 if skip_single else 0) else 0)
-    if per_epoch == 0:
-        raise ValueError(
-            "`train_set` holds a single sample and the network has BatchNorm, which cannot "
-            "train on a batch of one; give more training data."
-        )
-    total = config.epochs * per_epoch
-    generator = torch.Generator().manual_seed(seed)
-    history: list[float] = []
-    step = 0
-    for _ in range(config.epochs):
-        net.train()
-        perm = torch.randperm(n, generator=generator)
-        sums: list[torch.Tensor] = []
-        count = 0
-        for begin in range(0, n, bs):
-            idx = perm[begin : begin + bs]
-            if skip_single and idx.numel() < 2:
-                continue
-            factor = _lr_factor(config.schedule, step, total)
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * factor
-            x, y = fetch_samples(train_set, idx)
-            x = x.to(device, non_blocking=True)
-            y = torch.as_tensor(y).to(device=device, dtype=torch.long, non_blocking=True)
-            loss = F.cross_entropy(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums.append(loss.detach() * idx.numel())
-            count += idx.numel()
-            step += 1
-        mean = float(torch.stack(sums).to("cpu", torch.float64).sum().item() / count)
+    history = train_epochs(
+        net, opt, train_set, epochs=config.epochs, batch_size=config.batch_size,
+        generator=torch.Generator().manual_seed(seed), device=device,
+        rate=lambda epoch, step, total: _lr_factor(config.schedule, step, total),
+    )
+    for mean in history:
         if not math.isfinite(mean):
             raise FloatingPointError(
                 f"The retraining loss became {mean} (diverged); lower the rates (eta0="
                 f"{config.eta0}, eta1={config.eta1})."
             )
-        history.append(mean)
+    return history
+
+
+def train_epochs(
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_set: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: str | torch.device = "cpu",
+    rate: Callable[[int, int, int], float] | None = None,
+) -> list[float]:
+    r"""Train ``net`` for ``epochs`` passes over ``train_set`` with ``optimizer`` and the
+    cross-entropy loss; the one training loop of NE-SGD's retraining, the Lamarckian
+    evaluations and the training of their checkpoints to completion.
+
+    Every epoch visits the samples in a new order, ``torch.randperm`` from ``generator``,
+    in mini-batches of ``batch_size`` (the last one smaller); on a network with BatchNorm a
+    last mini-batch of one sample is skipped (BatchNorm cannot train on it). With ``rate``,
+    before every step each parameter group's learning rate is set to its rate at the start
+    times ``rate(epoch, step, total_steps)`` (steps counted from 0 over the whole run), e.g.
+    :math:`	frac12(1 + \cos(\pi t / T))` for a cosine schedule, or the rate itself for an
+    optimizer made with ``lr=1``. ``net`` is left in eval mode.
+
+    Args:
+        net: The network, on ``device``.
+        optimizer: Its optimizer (a fresh one, or one carried over).
+        train_set: Labelled map-style data set.
+        epochs: Passes over ``train_set`` (>= 1).
+        batch_size: Mini-batch size (>= 1).
+        generator: Source of the data orders (seed it for a reproducible run).
+        device: Where the mini-batches go.
+        rate: Optional schedule ``(epoch, step, total_steps) -> multiplier``.
+
+    Returns:
+        The mean training loss of every epoch (per sample, accumulated in float64).
+
+    Raises:
+        ValueError: When BatchNorm leaves no mini-batch to train on (a single sample).
+    """
+    _check_int("epochs", epochs, minimum=1)
+    _check_int("batch_size", batch_size, minimum=1)
+    n = len(train_set)  # type: ignore[arg-type]
+    skip_single = _has_batchnorm(net)
+    tail = n % batch_size
+    per_epoch = n // batch_size + (1 if tail > (1 if skip_single else 0) else 0)
+    if per_epoch == 0:
+        raise ValueError(
+            "`train_set` holds a single sample and the network has BatchNorm, which cannot "
+            "train on a batch of one; give more training data."
+        )
+    total = epochs * per_epoch
+    bases = [group["lr"] for group in optimizer.param_groups]
+    history: list[float] = []
+    step = 0
+    for epoch in range(epochs):
+        net.train()
+        perm = torch.randperm(n, generator=generator)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        count = 0
+        for begin in range(0, n, batch_size):
+            idx = perm[begin : begin + batch_size]
+            if skip_single and idx.numel() < 2:
+                continue
+            if rate is not None:
+                factor = rate(epoch, step, total)
+                for group, base in zip(optimizer.param_groups, bases, strict=True):
+                    group["lr"] = base * factor
+            x, y = fetch_samples(train_set, idx)
+            x = x.to(device, non_blocking=True)
+            y = torch.as_tensor(y).to(device=device, dtype=torch.long, non_blocking=True)
+            loss = F.cross_entropy(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().to(torch.float64) * idx.numel()
+            count += idx.numel()
+            step += 1
+        history.append(float(loss_sum.item()) / count)
+    net.eval()
     return history
 
 
