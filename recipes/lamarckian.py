@@ -327,7 +327,10 @@ def write_plots(log, folder: str) -> None:
                 x = run["epochs_used"].to_numpy(dtype=float)
                 y = run[key].to_numpy(dtype=float) * (100 if key == "best_val" else 1)
                 runs.append(np.interp(grid, x, y, left=np.nan))
-            mean = np.nanmean(np.vstack(runs), axis=0)
+            stack = np.vstack(runs)
+            seen = ~np.isnan(stack).all(axis=0)  # before a setting's first evaluation: none
+            mean = np.full(grid.shape, np.nan)
+            mean[seen] = np.nanmean(stack[:, seen], axis=0)
             ax.plot(grid, mean, color=_run_color(i), label=LABELS[setting])
         ax.set_xlabel("training epochs spent")
         ax.set_ylabel(ylabel)
