@@ -35,8 +35,10 @@ other work it is not inflated by the time a process waits for a core), **peak / 
 (peak memory above the process before the population existed, in units of the population's
 ``popsize x d x 4`` bytes: the population itself counts 1), **goal met**: for the DE
 family time <= 3x the floor and peak <= (2 + archive rate) x the population + 0.5
-(parents, trials, archive, mutants built in the trial buffer); for PSO peak <= 3.5x the
-population (positions, velocities, personal bests).
+(parents, trials, archive; the mutants are built block by block inside the crossover); for
+PSO peak <= 3.5x the population (positions, velocities, personal bests). Since the mutants
+are built inside the crossover, ``binomial_crossover``'s phase holds their time and
+``_mutants`` only the index and coefficient tables.
 
 ``--phases`` adds, per algorithm, where a generation's time and memory go: the operators
 the generation loop calls (``binomial_crossover``, ``repair_bounds``, ``one_to_one``,
