@@ -48,6 +48,7 @@ from .models import build_model
 # The option helpers live in the light neuro_de.options (a recipe's --help imports no
 # torch); they are re-exported here for code that imports them from this module.
 from .options import (
+    BASELINES,
     SEARCHERS,
     add_common_arguments,
     check_common_arguments,
@@ -61,6 +62,7 @@ from .reporting import write_results
 from .runner import evolve, pretrain_population, select_on_heldout
 
 __all__ = [
+    "BASELINES",
     "SeedRun",
     "add_common_arguments",
     "check_common_arguments",
@@ -482,6 +484,67 @@ class SeedRun:
         """Hook: facts saved beside every exported winner besides the run's ``meta``, the
         method, the selection and the scores (default none)."""
         return {}
+
+    # ------------------------------------------------------------------ baselines
+
+    def baseline(self, method: str) -> dict:
+        """The results row of a baseline built from the backpropagation snapshots, its
+        network (an ensemble for FGE) kept in :attr:`winners` like an evolved winner.
+
+        ``method`` is one of :data:`BASELINES`: ``"best-individual"`` (the snapshot with
+        the lowest held-out loss), ``"WA"`` (their weight average, BatchNorm statistics
+        recomputed on the training split), ``"uniform-soup"``, ``"greedy-soup"``
+        (ingredients added in order of held-out accuracy while it does not drop) and
+        ``"FGE"`` (``popsize`` cycles of ``--fge-cycle-epochs`` from the trained network,
+        rates ``--fge-lr-max`` to ``--fge-lr-min``; :func:`add_fge_arguments`). Every choice
+        reads the held-out split; the test split only for the row.
+        """
+        builders = {"best-individual": self._best_individual, "WA": self._weight_average,
+                    "uniform-soup": self._uniform_soup, "greedy-soup": self._greedy_soup,
+                    "FGE": self._fge}
+        if method not in builders:
+            raise ValueError(f"Unknown baseline {method!r}; choose from {BASELINES}.")
+        row, self.winners[method] = builders[method]()
+        return row
+
+    def _best_individual(self):
+        problem, snaps = self.problem(), self.snapshots
+        best = select_on_heldout(problem, snaps.vectors, self.splits.heldout)
+        metrics = problem.evaluate_vector(snaps.vectors[best], self.splits.test)
+        row = self.test_row("best-individual", metrics, member=best)
+        return row, problem.to_module(snaps.vectors[best])
+
+    def _weight_average(self):
+        from .baselines import evaluate_classifier, weight_average
+
+        model = weight_average(self.snapshots, train_loader=self.splits.train,
+                               device=self.args.device)
+        return self.test_row("WA", evaluate_classifier(model, self.splits.test)), model
+
+    def _uniform_soup(self):
+        from .baselines import evaluate_classifier, uniform_soup
+
+        model = uniform_soup(self.snapshots, bn_loader=None, device=self.args.device)
+        return self.test_row("uniform-soup", evaluate_classifier(model, self.splits.test)), model
+
+    def _greedy_soup(self):
+        from .baselines import evaluate_classifier, greedy_soup
+
+        soup = greedy_soup(self.snapshots, self.splits.heldout, device=self.args.device)
+        row = self.test_row("greedy-soup", evaluate_classifier(soup.model, self.splits.test),
+                            ingredients=len(soup.ingredients))
+        return row, soup.model
+
+    def _fge(self):
+        from .baselines import train_fge
+
+        a, train = self.args, self.splits.train
+        iters = -(-len(train) // a.train_batch_size)  # batches per epoch
+        cycle = 2 * ((iters * a.fge_cycle_epochs + 1) // 2)  # FGE needs an even c
+        fge = train_fge(self.snapshots.model, train, cycles=a.popsize, cycle_length=cycle,
+                        alpha_1=a.fge_lr_max, alpha_2=a.fge_lr_min,
+                        batch_size=a.train_batch_size, seed=self.seed, device=a.device)
+        return self.test_row("FGE", fge.evaluate(self.splits.test)), fge.ensemble()
 
     # ------------------------------------------------------------------ evolution
 

@@ -31,13 +31,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "BASELINES",
     "CONFIG_NAME",
     "SEARCHERS",
     "SEED_PAPER",
     "RecipeHelpFormatter",
     "add_common_arguments",
+    "add_fge_arguments",
     "add_run_arguments",
     "check_common_arguments",
+    "check_fge_arguments",
     "check_resume",
     "check_run_options",
     "check_writable_folders",
@@ -297,6 +300,33 @@ def add_run_arguments(
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
                    help=plots_help)
     return p
+
+
+#: The baselines :meth:`neuro_de.experiment.SeedRun.baseline` builds from the snapshots.
+BASELINES = ("best-individual", "WA", "FGE", "uniform-soup", "greedy-soup")
+
+
+def add_fge_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the options of the FGE baseline (Garipov et al. 2018): ``--fge-cycle-epochs``,
+    ``--fge-lr-max``, ``--fge-lr-min`` (:func:`check_fge_arguments` checks them).
+
+    Returns:
+        ``p``.
+    """
+    p.add_argument("--fge-cycle-epochs", type=positive_int, default=1,
+                   help="FGE cycle length in epochs of the training split")
+    p.add_argument("--fge-lr-max", type=float, default=0.01,
+                   help="FGE largest learning rate alpha_1 (SGD with momentum 0.9)")
+    p.add_argument("--fge-lr-min", type=float, default=1e-4,
+                   help="FGE smallest learning rate alpha_2")
+    return p
+
+
+def check_fge_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse FGE rates outside ``0 < --fge-lr-min <= --fge-lr-max``."""
+    if not 0 < args.fge_lr_min <= args.fge_lr_max:
+        parser.error("FGE needs 0 < --fge-lr-min <= --fge-lr-max, got "
+                     f"{args.fge_lr_min} and {args.fge_lr_max}")
 
 
 def check_common_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:

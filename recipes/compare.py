@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING
 
 # Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
 from neuro_de.options import (
+    BASELINES,
     add_common_arguments,
+    add_fge_arguments,
     check_common_arguments,
+    check_fge_arguments,
     parse_args,
-    positive_int,
     quiet_evotorch,
     recipe_parser,
 )
@@ -40,7 +42,6 @@ from neuro_de.options import (
 if TYPE_CHECKING:
     from neuro_de.experiment import SeedRun
 
-BASELINES = ("best-individual", "WA", "FGE", "uniform-soup", "greedy-soup")
 EVOLVED = ("DE", "SAShadeTriEnsin", "PSO")
 METHODS = BASELINES + EVOLVED
 
@@ -58,63 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_arguments(p, out="runs/compare")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                    help="contenders besides the Adam parent")
-    p.add_argument("--fge-cycle-epochs", type=positive_int, default=1,
-                   help="FGE cycle length in epochs of the training split")
-    p.add_argument("--fge-lr-max", type=float, default=0.01,
-                   help="FGE largest learning rate alpha_1 (SGD with momentum 0.9)")
-    p.add_argument("--fge-lr-min", type=float, default=1e-4,
-                   help="FGE smallest learning rate alpha_2")
+    add_fge_arguments(p)
     return p
 
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     check_common_arguments(args, parser)
-    if not 0 < args.fge_lr_min <= args.fge_lr_max:
-        parser.error("FGE needs 0 < --fge-lr-min <= --fge-lr-max, got "
-                     f"{args.fge_lr_min} and {args.fge_lr_max}")
+    check_fge_arguments(args, parser)
 
 
 def run_seed(run: SeedRun) -> tuple[list[dict], dict]:
-    from neuro_de.baselines import (
-        evaluate_classifier,
-        greedy_soup,
-        train_fge,
-        uniform_soup,
-        weight_average,
-    )
     from neuro_de.experiment import searcher_factory
-    from neuro_de.runner import select_on_heldout
 
-    args, splits = run.args, run.splits
-    snaps = run.snapshots
-    problem = run.problem()
     rows = [run.parent_row()]
     logs = {}
-    for method in args.methods:
-        if method == "best-individual":
-            best = select_on_heldout(problem, snaps.vectors, splits.heldout)
-            metrics = problem.evaluate_vector(snaps.vectors[best], splits.test)
-            rows.append(run.test_row(method, metrics, member=best))
-        elif method == "WA":
-            model = weight_average(snaps, train_loader=splits.train, device=args.device)
-            rows.append(run.test_row(method, evaluate_classifier(model, splits.test)))
-        elif method == "uniform-soup":
-            model = uniform_soup(snaps, bn_loader=None, device=args.device)
-            rows.append(run.test_row(method, evaluate_classifier(model, splits.test)))
-        elif method == "greedy-soup":
-            soup = greedy_soup(snaps, splits.heldout, device=args.device)
-            rows.append(run.test_row(method, evaluate_classifier(soup.model, splits.test),
-                                     ingredients=len(soup.ingredients)))
-        elif method == "FGE":
-            iters = -(-len(splits.train) // args.train_batch_size)  # batches per epoch
-            cycle = 2 * ((iters * args.fge_cycle_epochs + 1) // 2)  # FGE needs an even c
-            fge = train_fge(snaps.model, splits.train, cycles=args.popsize, cycle_length=cycle,
-                            alpha_1=args.fge_lr_max, alpha_2=args.fge_lr_min,
-                            batch_size=args.train_batch_size, seed=run.seed,
-                            device=args.device)
-            rows.append(run.test_row(method, fge.evaluate(splits.test)))
+    for method in run.args.methods:
+        if method in BASELINES:
+            rows.append(run.baseline(method))
         else:
-            row, logs[method] = run.evolve(method, searcher_factory(method, args))
+            row, logs[method] = run.evolve(method, searcher_factory(method, run.args))
             rows.append(row)
     return rows, logs
 

@@ -41,9 +41,10 @@ from typing import TYPE_CHECKING
 # Only light imports up here, so that --help is fast: torch and EvoTorch load in main().
 from neuro_de.options import (
     add_common_arguments,
+    add_fge_arguments,
     check_common_arguments,
+    check_fge_arguments,
     parse_args,
-    positive_int,
     quiet_evotorch,
     recipe_parser,
 )
@@ -93,12 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--released-root", metavar="DIR", default=None,
                    help="read the published MNIST-C (DIR/<corruption>/test_images.npy) instead "
                         "of generating the corruptions (default: generate them)")
-    p.add_argument("--fge-cycle-epochs", type=positive_int, default=1,
-                   help="FGE cycle length in epochs of the training split")
-    p.add_argument("--fge-lr-max", type=float, default=0.01,
-                   help="FGE largest learning rate alpha_1 (SGD with momentum 0.9)")
-    p.add_argument("--fge-lr-min", type=float, default=1e-4,
-                   help="FGE smallest learning rate alpha_2")
+    add_fge_arguments(p)
     return p
 
 
@@ -119,9 +115,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error(f"--workers must be >= 0, got {args.workers}")
     if len(set(args.corruptions)) != len(args.corruptions):
         parser.error(f"--corruptions names a corruption twice: {args.corruptions}")
-    if not 0 < args.fge_lr_min <= args.fge_lr_max:
-        parser.error("FGE needs 0 < --fge-lr-min <= --fge-lr-max, got "
-                     f"{args.fge_lr_min} and {args.fge_lr_max}")
+    check_fge_arguments(args, parser)
     if args.released_root is not None and not os.path.isdir(args.released_root):
         parser.error(f"--released-root {args.released_root!r} is not a folder; give the folder "
                      "holding <corruption>/test_images.npy")
@@ -150,37 +144,19 @@ def corrupted_sets(args: argparse.Namespace, test_set, info):
 
 def contenders(run: SeedRun) -> tuple[list[dict], dict, dict]:
     """The seed's clean result rows, logger frames and networks by method name."""
-    from neuro_de.baselines import evaluate_classifier, greedy_soup, train_fge, weight_average
     from neuro_de.experiment import searcher_factory
 
-    args, splits = run.args, run.splits
-    snaps = run.snapshots
     problem = run.problem()
-    nets = {"adam": problem.to_module(snaps.vectors[-1])}
+    nets = {"adam": problem.to_module(run.snapshots.vectors[-1])}
     rows = [run.parent_row()]
     logs = {}
-    for method in args.methods:
-        if method == "WA":
-            nets[method] = weight_average(snaps, train_loader=splits.train, device=args.device)
-            rows.append(run.test_row(method, evaluate_classifier(nets[method], splits.test)))
-        elif method == "greedy-soup":
-            soup = greedy_soup(snaps, splits.heldout, device=args.device)
-            nets[method] = soup.model
-            rows.append(run.test_row(method, evaluate_classifier(soup.model, splits.test),
-                                     ingredients=len(soup.ingredients)))
-        elif method == "FGE":
-            iters = -(-len(splits.train) // args.train_batch_size)  # batches per epoch
-            cycle = 2 * ((iters * args.fge_cycle_epochs + 1) // 2)  # FGE needs an even c
-            fge = train_fge(snaps.model, splits.train, cycles=args.popsize, cycle_length=cycle,
-                            alpha_1=args.fge_lr_max, alpha_2=args.fge_lr_min,
-                            batch_size=args.train_batch_size, seed=run.seed,
-                            device=args.device)
-            nets[method] = fge.ensemble()
-            rows.append(run.test_row(method, fge.evaluate(splits.test)))
+    for method in run.args.methods:
+        if method in BASELINES:
+            rows.append(run.baseline(method))
         else:
-            row, logs[method] = run.evolve(method, searcher_factory(method, args))
-            nets[method] = run.winners[method]
+            row, logs[method] = run.evolve(method, searcher_factory(method, run.args))
             rows.append(row)
+        nets[method] = run.winners[method]
     return rows, logs, nets
 
 

@@ -321,3 +321,13 @@ def test_checkpoint_metadata_is_checked_when_the_seed_starts(tmp_path):
         SeedRun(args, 0, None, None, None, recipe="x", meta={"model": nn.Linear(2, 2)})
     run = SeedRun(args, 0, None, None, None, recipe="x", meta={"sizes": [1, 2], "n": None})
     assert run.meta["sizes"] == [1, 2]
+
+
+def test_seed_run_refuses_an_unknown_baseline(tmp_path):
+    from neuro_de.experiment import BASELINES, SeedRun
+
+    args = load_recipe("compare").build_parser().parse_args(argv_for("compare", tmp_path))
+    run = SeedRun(args, 0, None, None, None, recipe="x")
+    with pytest.raises(ValueError, match="Unknown baseline 'SWA'; choose from"):
+        run.baseline("SWA")
+    assert "FGE" in BASELINES and "greedy-soup" in BASELINES
