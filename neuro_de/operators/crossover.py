@@ -132,9 +132,10 @@ def binomial_crossover(
 
     The mutants may also be given unbuilt, as an object with ``shape`` and
     ``columns(start, stop)`` (a :class:`~neuro_de.operators.Combination`, from
-    :meth:`~neuro_de.operators.StrategyPool.lazy_mutants`): each block of ``2**16``
-    elements is then built just before it is used, so the mutants never travel to memory
-    and back. The trials and the random draws are the same either way.
+    :meth:`~neuro_de.operators.StrategyPool.lazy_mutants`): each block of columns is then
+    built just before it is used (on the CPU blocks of ``2**16`` elements, which stay in
+    cache, so the mutants never travel to memory and back; on an accelerator one block per
+    chunk of draws). The trials and the random draws are the same either way.
 
     Args:
         parents: ``(n, d)`` parent values :math:`x`.
@@ -170,7 +171,9 @@ def binomial_crossover(
         size = n * step
         buffers = (torch.empty(((size + 3) // 4,), dtype=torch.int64, device=parents.device),
                    torch.empty((size,), dtype=parents.dtype, device=parents.device))
-    block = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    # on the CPU a block stays in cache; elsewhere kernel launches, not caches, are the
+    # cost, so each draw chunk is one block
+    block = max(1, _BLOCK_ELEMENTS // max(n, 1)) if parents.device.type == "cpu" else step
     for start in range(0, d, step):
         stop = min(d, start + step)
         mask = _mask(
