@@ -7,6 +7,7 @@ import functools
 import torch
 
 from .grad import without_grad
+from .strategies import Combination
 from .uniform import random_int16
 
 __all__ = ["binomial_crossover", "binomial_mask", "crossover_thresholds"]
@@ -112,7 +113,7 @@ def _mask(num_rows, dim, thresholds, generator, device, dtype, col_start, j_rand
 @without_grad
 def binomial_crossover(
     parents: torch.Tensor,
-    mutants,
+    mutants: torch.Tensor | Combination,
     CR: torch.Tensor | float,
     *,
     generator: torch.Generator | None = None,
@@ -142,7 +143,9 @@ def binomial_crossover(
         mutants: ``(n, d)`` mutant values :math:`v`, or a column source of that shape.
         CR: Crossover rate, a float or a per-row ``(n,)``/``(n, 1)`` tensor in [0, 1].
         generator: Random generator.
-        out: Where to write the trials; may be ``mutants`` itself (in place).
+        out: Where to write the trials; may be ``mutants`` itself (in place). With a column
+            source, ``out`` must not share memory with the rows it reads (the DE loop
+            writes the trial buffer, the source being the parents and the archive).
 
     Returns:
         The ``(n, d)`` trials.
