@@ -291,3 +291,27 @@ def test_users_never_receive_inference_tensors(make):
     other.step()
     searcher.load_state_dict(state)
     searcher.step()
+
+
+def test_the_loop_hands_linear_mutants_to_the_crossover_unbuilt(monkeypatch):
+    """A pool of linear strategies reaches the crossover as a Combination (no (N, d) mutant
+    tensor is made); a pool with a strategy that returns mutants reaches it built, in the
+    trial buffer."""
+    seen = []
+    crossover = de_loop.binomial_crossover
+
+    def spy(parents, mutants, CR, **kwargs):
+        seen.append((mutants, kwargs["out"]))
+        return crossover(parents, mutants, CR, **kwargs)
+
+    monkeypatch.setattr(de_loop, "binomial_crossover", spy)
+    DE(problem(), popsize=N).step()
+    assert isinstance(seen[-1][0], Combination)
+
+    def halfway(ctx):
+        return 0.5 * (ctx.population[ctx.rows] + ctx.population[ctx.r[:, 0]])
+
+    halfway.num_random = 1
+    DE(problem(), popsize=N, strategy=halfway).step()
+    mutants, out = seen[-1]
+    assert isinstance(mutants, torch.Tensor) and mutants.data_ptr() == out.data_ptr()
