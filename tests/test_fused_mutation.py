@@ -315,3 +315,29 @@ def test_the_loop_hands_linear_mutants_to_the_crossover_unbuilt(monkeypatch):
     DE(problem(), popsize=N, strategy=halfway).step()
     mutants, out = seen[-1]
     assert isinstance(mutants, torch.Tensor) and mutants.data_ptr() == out.data_ptr()
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_unbuilt_mutants_are_built_in_cache_blocks_on_the_cpu_only(device):
+    """On the CPU the crossover asks for blocks of 2**16 elements (they stay in cache);
+    on any other device (here `meta`, shapes only) for one block per chunk of draws."""
+    n, d = 5, 300_000
+    calls = []
+
+    class Counting(Combination):
+        def columns(self, start, stop):
+            calls.append(stop - start)
+            return super().columns(start, stop)
+
+    source = torch.zeros(n, d, device=device)
+    lazy = Counting(source, torch.zeros(n, 3, dtype=torch.int64, device=device),
+                    torch.ones(n, 3, device=device))
+    out = binomial_crossover(source, lazy, 0.5)
+    assert out.shape == (n, d) and sum(calls) == d
+    chunks = [(1 << 20) // n, d - (1 << 20) // n]  # the draws' chunks
+    if device == "cpu":
+        block = (1 << 16) // n
+        assert max(calls) == block
+        assert len(calls) == sum(-(-c // block) for c in chunks)
+    else:
+        assert calls == chunks
