@@ -10,7 +10,7 @@ from evotorch.algorithms.searchalgorithm import SearchAlgorithm, SinglePopulatio
 
 from ..operators.rows import copy_rows
 from ..operators.selection import parent_utility
-from .solution_stats import load_solution_stats, solution_stats_state
+from .problem_state import load_problem_state, problem_state
 
 __all__ = ["PopulationAlgorithm", "mean_pairwise_distance", "RESERVED_STATUS_KEYS"]
 
@@ -266,7 +266,6 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         """Everything needed to continue the run exactly: population, evals, counters,
         adaptation state and RNG states (tensors and plain Python values only, so the result
         loads with ``torch.load(..., weights_only=True)``)."""
-        gen = self.problem.generator
         state = {
             "algorithm": type(self).__name__,
             "solution_length": int(self.problem.solution_length),
@@ -277,14 +276,8 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
             "generation_index": self._generation_index,
             "steps_count": self._steps_count,
             "nonfinite_total": self._nonfinite_total,
-            "generator_state": gen.get_state() if gen is not None else torch.get_rng_state(),
-            "cuda_rng_state": (
-                torch.cuda.get_rng_state_all() if gen is None and torch.cuda.is_available() else []
-            ),
+            **problem_state(self.problem),
         }
-        if hasattr(self.problem, "state_dict") and callable(self.problem.state_dict):
-            state["problem"] = self.problem.state_dict()
-        state["solution_stats"] = solution_stats_state(self.problem)
         state.update(self._extra_state())
         return state
 
@@ -307,16 +300,7 @@ class PopulationAlgorithm(SearchAlgorithm, SinglePopulationAlgorithmMixin):
         self._generation_index = int(state["generation_index"])
         self._steps_count = int(state["steps_count"])
         self._nonfinite_total = int(state["nonfinite_total"])
-        gen = self.problem.generator
-        if gen is not None:
-            gen.set_state(state["generator_state"])
-        else:
-            torch.set_rng_state(state["generator_state"])
-            if state.get("cuda_rng_state"):
-                torch.cuda.set_rng_state_all(state["cuda_rng_state"])
-        if "problem" in state and hasattr(self.problem, "load_state_dict"):
-            self.problem.load_state_dict(state["problem"])
-        load_solution_stats(self.problem, state.get("solution_stats"))
+        load_problem_state(self.problem, state)
         self._load_extra_state(state)
 
     def _extra_state(self) -> dict:

@@ -20,7 +20,7 @@ from ..operators.binary import (
     higher_is_better_utility,
 )
 from ..operators.suppression import LINKAGES, METRICS, suppress
-from .solution_stats import load_solution_stats, solution_stats_state
+from .problem_state import load_problem_state, problem_state
 
 __all__ = ["BlockCodeGA"]
 
@@ -347,7 +347,6 @@ class BlockCodeGA(GeneticAlgorithm):
         """Everything needed to continue the run exactly: population, evaluations,
         counters, the distinct codes seen, status items and RNG states (tensors and plain
         Python values only, loadable with ``torch.load(..., weights_only=True)``)."""
-        gen = self.problem.generator
         state = {
             "algorithm": type(self).__name__,
             "solution_length": int(self.problem.solution_length),
@@ -359,14 +358,8 @@ class BlockCodeGA(GeneticAlgorithm):
             "evaluations": self._evaluations,
             "seen": self._seen.clone(),
             "stats": dict(self._stats),
-            "generator_state": gen.get_state() if gen is not None else torch.get_rng_state(),
-            "cuda_rng_state": (
-                torch.cuda.get_rng_state_all() if gen is None and torch.cuda.is_available() else []
-            ),
+            **problem_state(self.problem),
         }
-        if hasattr(self.problem, "state_dict") and callable(self.problem.state_dict):
-            state["problem"] = self.problem.state_dict()
-        state["solution_stats"] = solution_stats_state(self.problem)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -394,13 +387,4 @@ class BlockCodeGA(GeneticAlgorithm):
         self._evaluations = int(state["evaluations"])
         self._seen = state["seen"].to(self._seen.device).clone()
         self._stats = dict(state["stats"])
-        gen = self.problem.generator
-        if gen is not None:
-            gen.set_state(state["generator_state"])
-        else:
-            torch.set_rng_state(state["generator_state"])
-            if state.get("cuda_rng_state"):
-                torch.cuda.set_rng_state_all(state["cuda_rng_state"])
-        if "problem" in state and hasattr(self.problem, "load_state_dict"):
-            self.problem.load_state_dict(state["problem"])
-        load_solution_stats(self.problem, state.get("solution_stats"))
+        load_problem_state(self.problem, state)
