@@ -7,15 +7,18 @@ from .batching import MinibatchStream
 from .block_reset import BlockCodeProblem
 from .distributed import DistributedSupervisedNetProblem
 from .parameter_view import ParameterView
-from .retraining import RetrainResult, retrain
+from .retraining import RetrainConfig, RetrainResult, retrain, score, train_epochs
 from .supervised import AdvanceGenerationHook, SupervisedNetProblem
 
 __all__ = [
     "ArchitectureProblem",
     "BudgetExceeded",
     "BlockCodeProblem",
+    "RetrainConfig",
     "RetrainResult",
     "retrain",
+    "score",
+    "train_epochs",
     "AdvanceGenerationHook",
     "DistributedSupervisedNetProblem",
     "MinibatchStream",
