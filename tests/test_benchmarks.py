@@ -98,6 +98,21 @@ def test_network_benchmark_runs_against_an_evaluation_only_row(capsys):
     # --phases: where each generation goes, the evaluation among them
     for name in ("DE", "SHADE", "PSO"):
         assert f"| {name} | _evaluate |" in out and f"| {name} | the whole generation |" in out
+    # and the direct measure: the whole generation minus the evaluation, against eval-only
+    phase_part, summary_part = out.split("The direct measure of the overhead")
+    lines = phase_part.splitlines()
+    base = next(float(line.split("|")[3]) for line in lines
+                if line.startswith("| eval-only | the whole generation |"))
+    for name in ("DE", "SHADE", "PSO"):
+        phases = {c[2].strip(): float(c[3]) for c in (line.split("|") for line in lines)
+                  if len(c) == 6 and c[1].strip() == name}
+        summary = next(line for line in summary_part.splitlines()
+                       if line.startswith(f"| {name} | "))
+        cells = [c.strip() for c in summary.strip().strip("|").split("|")]
+        outside = phases["the whole generation"] - phases["_evaluate"]
+        assert float(cells[1]) == pytest.approx(outside, abs=0.011)
+        assert float(cells[2].rstrip(" %")) == pytest.approx(100 * outside / base, abs=0.06)
+        assert cells[3] == ("yes" if float(cells[1]) / base <= 0.05 else "no")
 
 
 def test_network_evaluation_only_scores_popsize_trials_and_rescores_on_a_new_batch():
