@@ -405,7 +405,7 @@ def train_epochs(
     last mini-batch of one sample is skipped (BatchNorm cannot train on it). With ``rate``,
     before every step each parameter group's learning rate is set to its rate at the start
     times ``rate(epoch, step, total_steps)`` (steps counted from 0 over the whole run), e.g.
-    :math:`	frac12(1 + \cos(\pi t / T))` for a cosine schedule, or the rate itself for an
+    :math:`\tfrac12(1 + \cos(\pi t / T))` for a cosine schedule, or the rate itself for an
     optimizer made with ``lr=1``. ``net`` is left in eval mode.
 
     Args:
