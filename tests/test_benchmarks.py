@@ -110,8 +110,10 @@ def test_network_benchmark_runs_against_an_evaluation_only_row(capsys):
                        if line.startswith(f"| {name} | "))
         cells = [c.strip() for c in summary.strip().strip("|").split("|")]
         outside = phases["the whole generation"] - phases["_evaluate"]
-        assert float(cells[1]) == pytest.approx(outside, abs=0.011)
-        assert float(cells[2].rstrip(" %")) == pytest.approx(100 * outside / base, abs=0.06)
+        assert float(cells[1]) == pytest.approx(outside, abs=0.016)  # three roundings
+        # the printed milliseconds are rounded to 0.01: allow for that in the percentage
+        assert float(cells[2].rstrip(" %")) == pytest.approx(
+            100 * outside / base, abs=0.06 + 100 * 0.02 * (1 + outside / base) / base)
         assert cells[3] == ("yes" if float(cells[1]) / base <= 0.05 else "no")
 
 
