@@ -72,6 +72,7 @@ __all__ = [
     "extra_loggers",
     "load_data",
     "positive_int",
+    "record_run",
     "run_provenance",
     "SEARCHERS",
     "searcher_factory",
@@ -625,6 +626,40 @@ def write_plots(logs: dict[str, Any], out_dir: str, *, tag: str = "") -> list:
     return paths
 
 
+def record_run(
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    *,
+    recipe: str,
+    options: Mapping[str, Any] | None = None,
+    write: bool = True,
+) -> str:
+    """The run's command line (``python recipes/<recipe>.py`` and ``argv``, quoted for a
+    shell), and, when ``write``, ``OUT/config.json``: the ``options`` (default: every
+    attribute of ``args``) and their provenance (:func:`run_provenance`), which the
+    recipe's ``--config`` reads back.
+
+    Args:
+        args: The parsed options.
+        argv: The command line given to the recipe (``None``: ``sys.argv[1:]``).
+        recipe: The recipe's name.
+        options: The resolved options to save (see :func:`run_recipe`).
+        write: Create ``--out`` and write the file (``False`` on the non-main ranks of a
+            distributed run).
+
+    Returns:
+        The command line.
+    """
+    given = list(argv) if argv is not None else sys.argv[1:]
+    command = (f"python recipes/{recipe}.py "
+               + " ".join(shlex.quote(str(a)) for a in given)).strip()
+    if write:
+        os.makedirs(args.out, exist_ok=True)
+        write_config(args.out, vars(args) if options is None else options,
+                     provenance=run_provenance(args, recipe=recipe, command=command))
+    return command
+
+
 def run_recipe(
     args: argparse.Namespace,
     argv: Sequence[str] | None,
@@ -675,12 +710,7 @@ def run_recipe(
             print("--distributed: no torchrun environment found; running as one process",
                   file=sys.stderr)
     main = is_main_process()
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = f"python recipes/{recipe}.py " + " ".join(shlex.quote(str(a)) for a in given)
-    if main:
-        os.makedirs(args.out, exist_ok=True)
-        write_config(args.out, vars(args) if options is None else options,
-                     provenance=run_provenance(args, recipe=recipe, command=command.strip()))
+    command = record_run(args, argv, recipe=recipe, options=options, write=main)
     splits, info = load_data(args) if data is None else data
     rows: list[dict] = []
     with SignalGuard() as guard:
@@ -704,7 +734,7 @@ def run_recipe(
             print(f"seed {seed}: {run.split} top-1 {line}", flush=True)
     if not main:
         return 0
-    text = write_results(rows, args.out, title=title, command=command.strip(),
+    text = write_results(rows, args.out, title=title, command=command,
                          baseline=baseline, notes=notes)
     print(text)
     return 0

@@ -218,18 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from neuro_de.checkpoint import RunInterrupted, SignalGuard
-    from neuro_de.experiment import check_device, run_provenance
-    from neuro_de.options import check_writable_folders, write_config
+    from neuro_de.experiment import check_device, record_run
+    from neuro_de.options import check_writable_folders
 
     quiet_evotorch()
     check_device(args, parser)
     check_writable_folders(args, parser)
     torch.set_num_threads(args.threads)
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = ("python recipes/lamarckian.py " + " ".join(given)).strip()
-    os.makedirs(args.out, exist_ok=True)
-    write_config(args.out, vars(args), provenance=run_provenance(args, recipe="lamarckian",
-                                                                  command=command))
+    command = record_run(args, argv, recipe="lamarckian")
     splits = load_data(args)
     found: list[tuple] = []  # (setting, seed, point, value, build)
     curves: list[pd.DataFrame] = []

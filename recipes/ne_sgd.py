@@ -426,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from neuro_de.checkpoint import RunInterrupted, SignalGuard
-    from neuro_de.experiment import check_device, run_provenance
-    from neuro_de.options import check_writable_folders, write_config
+    from neuro_de.experiment import check_device, record_run
+    from neuro_de.options import check_writable_folders
     from neuro_de.problems.retraining import score
     from neuro_de.reporting import write_results
 
@@ -435,11 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     check_device(args, parser)
     check_writable_folders(args, parser)
     torch.set_num_threads(args.threads)
-    given = list(argv) if argv is not None else sys.argv[1:]
-    command = ("python recipes/ne_sgd.py " + " ".join(given)).strip()
-    os.makedirs(args.out, exist_ok=True)
-    write_config(args.out, vars(args), provenance=run_provenance(args, recipe="ne_sgd",
-                                                                  command=command))
+    command = record_run(args, argv, recipe="ne_sgd")
     splits, model_kwargs = load_data(args)
     count = args.popsize + args.generations * (args.popsize + args.popsize % 2)
     chosen: list[tuple] = []  # (method, seed, network, held-out accuracy, extra columns)
