@@ -21,3 +21,20 @@ def read_rows(path: Path) -> list[dict]:
     """The rows of a CSV the recipes write (results.csv, logger CSVs)."""
     with open(path) as fh:
         return list(csv.DictReader(fh))
+
+
+def refused_before_loading(name: str, argv: list[str], monkeypatch) -> int:
+    """Run recipe ``name`` with ``argv``, its ``load_data`` made to fail, and return the
+    exit code of the ``SystemExit`` it must raise first (a bad option refused before any
+    data are loaded or any work done)."""
+    import pytest
+
+    recipe = load_recipe(name)
+
+    def blocked(args):
+        raise AssertionError("data were loaded before the bad option was refused")
+
+    monkeypatch.setattr(recipe, "load_data", blocked)
+    with pytest.raises(SystemExit) as exc:
+        recipe.main(argv)
+    return exc.value.code

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from recipe_helpers import load_recipe, read_rows
+from recipe_helpers import load_recipe, read_rows, refused_before_loading
 
 pytest.importorskip("mnist1d")
 
@@ -37,13 +37,7 @@ def test_tiny_run_writes_table_tests_and_plots(tmp_path):
 )
 def test_bad_options_are_refused_before_any_work(extra, message, tmp_path, capsys,
                                                   monkeypatch):
-    recipe = load_recipe("lamarckian")
-
-    def blocked(args):
-        raise AssertionError("data were loaded before the bad option was refused")
-
-    monkeypatch.setattr(recipe, "load_data", blocked)
-    with pytest.raises(SystemExit) as exc:
-        recipe.main([*TINY, *extra, "--out", str(tmp_path)])
-    assert exc.value.code == 2
+    code = refused_before_loading("lamarckian", [*TINY, *extra, "--out", str(tmp_path)],
+                                  monkeypatch)
+    assert code == 2
     assert message in capsys.readouterr().err

@@ -4,7 +4,7 @@ exact resume, and bad options refused before any training."""
 from __future__ import annotations
 
 import pytest
-from recipe_helpers import load_recipe, read_rows
+from recipe_helpers import load_recipe, read_rows, refused_before_loading
 from torch.utils.data import Dataset
 
 TINY = ["--dataset", "digits", "--model", "lenet1", "--seeds", "2", "--pretrain-epochs", "2",
@@ -104,13 +104,7 @@ def test_resume_repeats_the_run_exactly(tmp_path):
     ],
 )
 def test_bad_options_are_refused_before_any_work(extra, message, tmp_path, capsys, monkeypatch):
-    recipe = load_recipe("ne_sgd")
-
-    def blocked(args):
-        raise AssertionError("data were loaded before the bad option was refused")
-
-    monkeypatch.setattr(recipe, "load_data", blocked)
-    with pytest.raises(SystemExit) as exc:
-        recipe.main([*TINY, *extra, "--out", str(tmp_path)])
-    assert exc.value.code == 2
+    code = refused_before_loading("ne_sgd", [*TINY, *extra, "--out", str(tmp_path)],
+                                  monkeypatch)
+    assert code == 2
     assert message in capsys.readouterr().err
