@@ -192,3 +192,20 @@ def test_gpu_script_is_valid_bash():
     proc = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu.sh")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# ----------------------------------------------------------------------------- crossover.py
+def test_crossover_benchmark_rows_and_the_same_trials_built_or_not():
+    bench = _load("crossover")
+    lines = bench.main(["--dim", "3000", "--popsize", "6", "--rounds", "2"])
+    names = [line.split("|")[1].strip() for line in lines if line.startswith("| ")][2:]
+    assert names == ["floor: one pass + objective", "random draws", "draws + mask",
+                     "mutants built, then crossed", "mutants unbuilt (the DE loop)"]
+    assert lines[-2].split("|")[4].strip() == "1.000"  # built against itself
+    # the two mutant rows make the same trials from the same generator state
+    made = []
+    for name in ("mutants built, then crossed", "mutants unbuilt (the DE loop)"):
+        rows, trials = bench.rows_of(6, 3000, seed=4)
+        rows[name]()
+        made.append(trials.clone())
+    assert torch.equal(made[0], made[1])
